@@ -1,0 +1,107 @@
+"""The catalog of every paper in the book: one YAML file, loaded into :class:`Paper` records.
+
+``papers.yaml`` (package data) is the single source of truth for which papers exist, their year, tags, code
+link, bibliography key and notebook path. The book's table of contents, year chapters, tag pages, notebook
+header cards and coverage tests are all generated from it or tested against it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+import yaml
+
+TAGS = ("Binarization", "Low-bit Quantization", "Hardware")
+YEARS = tuple(range(2015, 2021))
+
+#: Where the book's repository lives; also written in ``_config.yml`` (a test keeps the two equal). Colab
+#: links and the notebooks' install cell point here.
+REPOSITORY_URL = "https://github.com/qteach-book/model-quantization-paper-by-paper"
+REPOSITORY_BRANCH = "main"
+
+#: The Foundations chapter: notebooks that teach the common ground before the papers.
+FOUNDATIONS = {
+    "numbers_and_quantization": {"title": "Numbers and quantization",
+                                 "notebook": "notebooks/foundations/numbers_and_quantization.ipynb"},
+    "training_through_a_quantizer": {"title": "Training through a quantizer",
+                                     "notebook": "notebooks/foundations/training_through_a_quantizer.ipynb"},
+    "bits_and_popcount": {"title": "Bits and popcount",
+                          "notebook": "notebooks/foundations/bits_and_popcount.ipynb"},
+    "what_hardware_pays_for": {"title": "What hardware pays for",
+                               "notebook": "notebooks/foundations/what_hardware_pays_for.ipynb"},
+}
+
+
+@dataclass(frozen=True)
+class Paper:
+    """One paper of the seed list.
+
+    ``authors`` and ``venue`` are filled only where they were verified against a source; otherwise they are
+    empty, and the book says so rather than guess.
+    """
+
+    slug: str
+    title: str
+    year: int
+    tags: tuple[str, ...]
+    code_url: str | None
+    bibkey: str
+    notebook: str
+    authors: tuple[str, ...] = ()
+    venue: str | None = None
+
+
+def _to_paper(entry: dict) -> Paper:
+    return Paper(
+        slug=entry["slug"],
+        title=entry["title"],
+        year=int(entry["year"]),
+        tags=tuple(entry["tags"]),
+        code_url=entry.get("code_url"),
+        bibkey=entry["bibkey"],
+        notebook=entry["notebook"],
+        authors=tuple(entry.get("authors") or ()),
+        venue=entry.get("venue"),
+    )
+
+
+@functools.cache
+def _load() -> tuple[Paper, ...]:
+    text = resources.files("qteach.catalog").joinpath("papers.yaml").read_text(encoding="utf-8")
+    entries = yaml.safe_load(text)["papers"]
+    records = [_to_paper(e) for e in entries]
+    return tuple(sorted(records, key=lambda p: (p.year, p.title.casefold())))
+
+
+def papers() -> list[Paper]:
+    """All distinct papers of the seed list, ordered by year, then title."""
+    return list(_load())
+
+
+def paper(slug: str) -> Paper:
+    """The paper with this slug; ``KeyError`` listing close matches for an unknown one."""
+    if not isinstance(slug, str):
+        raise TypeError(f"slug must be a str, got {type(slug).__name__}")
+    by_slug = {p.slug: p for p in _load()}
+    if slug in by_slug:
+        return by_slug[slug]
+    close = difflib.get_close_matches(slug, list(by_slug), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise KeyError(f"no paper with slug {slug!r}{hint}")
+
+
+def by_year(year: int) -> list[Paper]:
+    """The papers of one year (2015-2020), in catalog order."""
+    if year not in YEARS:
+        raise ValueError(f"year must be one of {YEARS[0]}..{YEARS[-1]}, got {year!r}")
+    return [p for p in _load() if p.year == year]
+
+
+def by_tag(tag: str) -> list[Paper]:
+    """The papers carrying ``tag`` (one of :data:`TAGS`), in catalog order."""
+    if tag not in TAGS:
+        raise ValueError(f"tag must be one of {TAGS}, got {tag!r}")
+    return [p for p in _load() if tag in p.tags]

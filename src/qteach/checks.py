@@ -1,0 +1,70 @@
+"""Self-checks for the book's exercises.
+
+An exercise's check either prints one success line, ``✅ ex-<slug>-<n> passed: <what>``, or raises
+``AssertionError`` whose message starts with the exercise label and gives a hint. The grader of the
+classroom kit reads exactly these two outcomes. The checks of each notebook live in
+:mod:`qteach.exercises`; this module holds the shared building blocks.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+
+_LABEL = re.compile(r"^ex-[a-z0-9_]+-\d+$")
+
+
+def _label(exercise: str) -> str:
+    if not isinstance(exercise, str) or not _LABEL.match(exercise):
+        raise ValueError(f"exercise must be a label like 'ex-xnor_net-1', got {exercise!r}")
+    return exercise
+
+
+def fail(exercise: str, hint: str):
+    """Raise the ``AssertionError`` of a failed check: ``"<label>: <hint>"``."""
+    raise AssertionError(f"{_label(exercise)}: {hint}")
+
+
+def expect(condition, exercise: str, hint: str) -> None:
+    """Fail with ``hint`` unless ``condition`` is true."""
+    if not bool(condition):
+        fail(exercise, hint)
+
+
+def expect_type(value, expected_type, exercise: str, what: str) -> None:
+    """Fail unless ``value`` is an instance of ``expected_type``."""
+    if not isinstance(value, expected_type):
+        names = getattr(expected_type, "__name__", None) or " or ".join(t.__name__ for t in expected_type)
+        fail(exercise, f"{what} should be a {names}, got {type(value).__name__}")
+
+
+def expect_close(actual, expected, exercise: str, what: str, rtol: float = 1e-5, atol: float = 1e-6,
+                 hint: str = "") -> None:
+    """Fail unless ``actual`` is close to ``expected`` (numbers or tensors of the same shape)."""
+    if isinstance(expected, torch.Tensor):
+        expect_type(actual, torch.Tensor, exercise, what)
+        if actual.shape != expected.shape:
+            fail(exercise, f"{what} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
+        ok = torch.allclose(actual.detach().double().cpu(), expected.detach().double().cpu(), rtol=rtol, atol=atol)
+        got = "a tensor that differs"
+    else:
+        expect_type(actual, (int, float), exercise, what)
+        ok = math.isclose(float(actual), float(expected), rel_tol=rtol, abs_tol=atol)
+        got = f"{float(actual):.6g}"
+    if not ok:
+        fail(exercise, f"{what} is {got}; expected {_describe(expected)}. {hint}".strip())
+
+
+def _describe(expected) -> str:
+    if isinstance(expected, torch.Tensor):
+        return f"a tensor of shape {tuple(expected.shape)} with other values"
+    return f"about {float(expected):.6g}"
+
+
+def passed(exercise: str, what: str) -> str:
+    """Print and return the success line of a check."""
+    line = f"✅ {_label(exercise)} passed: {what}"
+    print(line)
+    return line

@@ -1,0 +1,132 @@
+"""Offline data sets, sized for a laptop CPU. Nothing here downloads.
+
+- :func:`digits`: scikit-learn's 8x8 handwritten digits (1,797 images, shipped inside the scikit-learn wheel).
+- :func:`mnist1d`: MNIST-1D (Greydanus, *Scaling down Deep Learning*, 2020), generated locally from its
+  procedural recipe with the ``mnist1d`` package (``make_dataset``, never ``get_dataset``, which downloads).
+- :func:`blobs`: Gaussian clusters in any dimension, for quick synthetic experiments.
+- :func:`weight_samples`: Gaussian, Laplace or uniform samples, the usual stand-ins for trained weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from qteach._validate import require_int
+
+
+@dataclass(frozen=True)
+class Split:
+    """A train/test split of tensors: ``x`` float32, ``y`` int64 class labels."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+    @property
+    def num_classes(self) -> int:
+        return int(torch.cat([self.y_train, self.y_test]).max()) + 1
+
+    @property
+    def input_shape(self) -> tuple:
+        return tuple(self.x_train.shape[1:])
+
+    def to(self, device) -> "Split":
+        """The same split on another device."""
+        return Split(*(t.to(device) for t in (self.x_train, self.y_train, self.x_test, self.y_test)))
+
+    def __repr__(self) -> str:
+        return (f"Split(train={tuple(self.x_train.shape)}, test={tuple(self.x_test.shape)}, "
+                f"classes={self.num_classes})")
+
+
+def _check_test_fraction(test_fraction) -> float:
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)):
+        raise TypeError(f"test_fraction must be a float, got {type(test_fraction).__name__}")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    return float(test_fraction)
+
+
+def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> Split:
+    """A stratified, seeded split (scikit-learn's ``train_test_split``)."""
+    from sklearn.model_selection import train_test_split
+
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+    as_x = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    as_y = lambda a: torch.as_tensor(a, dtype=torch.int64)  # noqa: E731
+    return Split(as_x(x_tr), as_y(y_tr), as_x(x_te), as_y(y_te))
+
+
+def digits(test_fraction: float = 0.25, seed: int = 0, flatten: bool = False) -> Split:
+    """scikit-learn's handwritten digits: 1,797 grey images of 8x8 pixels, 10 classes.
+
+    Pixels are scaled from 0..16 to [0, 1]. Images have shape ``(1, 8, 8)``, or ``(64,)`` with
+    ``flatten=True``. The split is stratified and seeded.
+    """
+    from sklearn.datasets import load_digits
+
+    test_fraction = _check_test_fraction(test_fraction)
+    seed = require_int(seed, "seed", minimum=0)
+    bunch = load_digits()
+    x = bunch.images.astype(np.float32) / 16.0
+    x = x.reshape(len(x), -1) if flatten else x[:, None, :, :]
+    return _split(x, bunch.target, test_fraction, seed)
+
+
+def mnist1d(num_samples: int = 5000, test_fraction: float = 0.2, seed: int = 0) -> Split:
+    """MNIST-1D: 40-sample 1-D signals of the ten digits, generated locally (no download).
+
+    Uses the procedural generator of the ``mnist1d`` package with its default arguments, except
+    ``num_samples`` and ``seed``. Signals have shape ``(1, 40)`` (one channel) for 1-D convolutions.
+    """
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError("mnist1d is not installed: pip install 'qteach[mnist1d]'") from error
+    num_samples = require_int(num_samples, "num_samples", minimum=20)
+    test_fraction = _check_test_fraction(test_fraction)
+    seed = require_int(seed, "seed", minimum=0)
+    args = get_dataset_args()
+    args.num_samples = num_samples
+    args.seed = seed
+    data = make_dataset(args)
+    x = np.concatenate([data["x"], data["x_test"]]).astype(np.float32)[:, None, :]
+    y = np.concatenate([data["y"], data["y_test"]])
+    return _split(x, y, test_fraction, seed)
+
+
+def blobs(num_samples: int = 1000, num_features: int = 16, num_classes: int = 4, spread: float = 1.0,
+          test_fraction: float = 0.25, seed: int = 0) -> Split:
+    """Gaussian clusters: class centres drawn from N(0, 1), samples from N(centre, spread^2)."""
+    num_samples = require_int(num_samples, "num_samples", minimum=2 * 2)
+    num_features = require_int(num_features, "num_features", minimum=1)
+    num_classes = require_int(num_classes, "num_classes", minimum=2)
+    if not spread > 0:
+        raise ValueError(f"spread must be > 0, got {spread}")
+    rng = np.random.default_rng(require_int(seed, "seed", minimum=0))
+    centres = rng.normal(size=(num_classes, num_features))
+    y = np.arange(num_samples) % num_classes
+    x = centres[y] + spread * rng.normal(size=(num_samples, num_features))
+    return _split(x, y, _check_test_fraction(test_fraction), seed)
+
+
+def weight_samples(shape, distribution: str = "gaussian", scale: float = 1.0, seed: int = 0) -> torch.Tensor:
+    """Samples that stand in for trained weights: ``"gaussian"`` N(0, scale^2), ``"laplace"`` Laplace(0, scale),
+    or ``"uniform"`` U(-scale, scale). Returns a float32 tensor of ``shape``."""
+    if isinstance(shape, int):
+        shape = (shape,)
+    generator = torch.Generator().manual_seed(require_int(seed, "seed", minimum=0))
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
+    if distribution == "gaussian":
+        return scale * torch.randn(shape, generator=generator)
+    if distribution == "uniform":
+        return scale * (2 * torch.rand(shape, generator=generator) - 1)
+    if distribution == "laplace":
+        u = torch.rand(shape, generator=generator) - 0.5
+        return -scale * torch.sign(u) * torch.log1p(-2 * u.abs())
+    raise ValueError(f"distribution must be 'gaussian', 'laplace' or 'uniform', got {distribution!r}")

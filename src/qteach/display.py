@@ -1,0 +1,63 @@
+"""What a notebook shows besides figures: the paper's code, and the header card from the catalog."""
+
+from __future__ import annotations
+
+import inspect
+
+from qteach import catalog
+
+
+class Markdown:
+    """Markdown that Jupyter, Colab and the book all render (a minimal ``IPython.display.Markdown``)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def show_source(*objects) -> Markdown:
+    """The source code of functions or classes as a highlighted Python block.
+
+    Notebooks show a paper's mechanism with this instead of retyping it, so the book always shows the code
+    that the tests check.
+    """
+    if not objects:
+        raise ValueError("show_source needs at least one function, class or module")
+    blocks = []
+    for obj in objects:
+        if not (inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismodule(obj) or inspect.ismethod(obj)):
+            raise TypeError(f"show_source takes functions, classes or modules, got {type(obj).__name__}")
+        blocks.append(inspect.getsource(obj).rstrip())
+    return Markdown("```python\n" + "\n\n\n".join(blocks) + "\n```")
+
+
+def colab_url(notebook: str) -> str:
+    """The Colab address of a notebook of the repository (a path like ``notebooks/2016/xnor_net.ipynb``)."""
+    if not isinstance(notebook, str) or not notebook.endswith(".ipynb"):
+        raise ValueError(f"notebook must be a repository path ending in .ipynb, got {notebook!r}")
+    owner_repo = catalog.REPOSITORY_URL.removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{owner_repo}/blob/{catalog.REPOSITORY_BRANCH}/{notebook}"
+
+
+def header_card(slug: str) -> Markdown:
+    """The card at the top of a notebook, generated from the catalog: title, year, authors and venue (where
+    verified), tags, code link, Colab link and citation key. Foundations notebooks have no paper; they pass a
+    slug of :data:`qteach.catalog.FOUNDATIONS`."""
+    if slug in catalog.FOUNDATIONS:
+        entry = catalog.FOUNDATIONS[slug]
+        lines = [f"> **Foundations** · {entry['title']}", ">",
+                 f"> [Open in Colab]({colab_url(entry['notebook'])})"]
+        return Markdown("\n".join(lines))
+    p = catalog.paper(slug)
+    authors = ", ".join(p.authors) if p.authors else "authors not verified (see the notes below)"
+    venue = f" · {p.venue}" if p.venue else ""
+    code = f"[official code]({p.code_url})" if p.code_url else "no official code listed"
+    lines = [f"> **{p.title}**", ">", f"> {authors}{venue} · {p.year}", ">",
+             f"> Tags: {', '.join(p.tags)} · {code} · [Open in Colab]({colab_url(p.notebook)}) · "
+             f"citation key `{p.bibkey}`"]
+    return Markdown("\n".join(lines))

@@ -1,0 +1,313 @@
+r"""Quantized layers, batch-norm folding and a model summary.
+
+The layers follow Larq's design: a layer holds *latent* full-precision weights and applies a
+``weight_quantizer`` to them (and an ``input_quantizer`` to its input) on every forward pass,
+
+.. math:: y = \operatorname{layer}\big(q_{in}(x);\; q_{w}(W)\big) + b,
+
+so the optimiser keeps updating float weights while the forward pass sees quantized ones. A quantizer is any
+callable tensor -> tensor; if it has a ``precision`` attribute (bits), :func:`summary` counts memory and
+operations with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from qteach import binary, quant
+from qteach._validate import require_bits, require_bool, require_int, require_tensor
+
+
+def precision_of(quantizer) -> int:
+    """The bit width a quantizer produces: its ``precision`` attribute, 32 for ``None`` (no quantizer)."""
+    if quantizer is None:
+        return 32
+    return int(getattr(quantizer, "precision", 32))
+
+
+def _check_quantizer(quantizer, name: str):
+    if quantizer is not None and not callable(quantizer):
+        raise TypeError(f"{name} must be callable or None, got {type(quantizer).__name__}")
+    return quantizer
+
+
+class SignQuantizer(nn.Module):
+    r"""Binary quantizer :math:`\operatorname{sign}(x)` with the clipped straight-through estimator
+    (:func:`qteach.binary.ste_sign`). ``precision = 1``."""
+
+    precision = 1
+
+    def __init__(self, clip: float | None = 1.0):
+        super().__init__()
+        self.clip = clip
+
+    def forward(self, x):
+        return binary.ste_sign(x, clip=self.clip)
+
+    def extra_repr(self):
+        return f"clip={self.clip}"
+
+
+class MinMaxFakeQuantizer(nn.Module):
+    r"""``bits``-bit fake quantization with a min/max range (:func:`qteach.quant.fake_quantize`).
+
+    With ``momentum=None`` the range is the current tensor's min and max (usual for weights). With a
+    ``momentum`` in (0, 1], the range is an exponential moving average of batch ranges updated in training mode
+    and frozen in eval mode, as in quantization-aware training (Jacob et al., CVPR 2018, sec. 3.1).
+    ``axis`` selects per-channel ranges along that dimension.
+    """
+
+    def __init__(self, bits: int = 8, signed: bool = False, symmetric: bool = False, axis: int | None = None,
+                 momentum: float | None = None):
+        super().__init__()
+        self.precision = require_bits(bits)
+        self.signed = require_bool(signed, "signed")
+        self.symmetric = require_bool(symmetric, "symmetric")
+        self.axis = None if axis is None else require_int(axis, "axis")
+        if momentum is not None and not (isinstance(momentum, float) and 0 < momentum <= 1):
+            raise ValueError(f"momentum must be None or a float in (0, 1], got {momentum!r}")
+        self.momentum = momentum
+        self.register_buffer("running_min", torch.tensor([]))
+        self.register_buffer("running_max", torch.tensor([]))
+
+    def _batch_range(self, x):
+        if self.axis is None:
+            return x.detach().min(), x.detach().max()
+        dims = [d for d in range(x.dim()) if d != self.axis % x.dim()]
+        return x.detach().amin(dim=dims), x.detach().amax(dim=dims)
+
+    def forward(self, x):
+        lo, hi = self._batch_range(x)
+        if self.momentum is not None:
+            if self.training:
+                if self.running_min.numel() == 0:
+                    self.running_min, self.running_max = lo.clone(), hi.clone()
+                else:
+                    self.running_min.lerp_(lo, self.momentum)
+                    self.running_max.lerp_(hi, self.momentum)
+            if self.running_min.numel() > 0:
+                lo, hi = self.running_min, self.running_max
+        scale, zero_point = quant.qparams(lo, hi, self.precision, self.signed, self.symmetric)
+        return quant.fake_quantize(x, scale, zero_point, self.precision, self.signed, axis=self.axis)
+
+    def extra_repr(self):
+        return (f"bits={self.precision}, signed={self.signed}, symmetric={self.symmetric}, axis={self.axis}, "
+                f"momentum={self.momentum}")
+
+
+class _QuantMixin:
+    """Shared by the quantized layers: quantized views of the weight and the input."""
+
+    def quantized_weight(self) -> torch.Tensor:
+        """The weight the forward pass uses: ``weight_quantizer(weight)`` (the latent weight stays float)."""
+        return self.weight if self.weight_quantizer is None else self.weight_quantizer(self.weight)
+
+    def quantized_input(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.input_quantizer is None else self.input_quantizer(x)
+
+
+class QuantLinear(_QuantMixin, nn.Linear):
+    r"""``nn.Linear`` computing :math:`q_{in}(x)\, q_w(W)^\top + b` with latent float weights."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, weight_quantizer=None,
+                 input_quantizer=None):
+        super().__init__(require_int(in_features, "in_features", 1), require_int(out_features, "out_features", 1),
+                         bias=bias)
+        self.weight_quantizer = _check_quantizer(weight_quantizer, "weight_quantizer")
+        self.input_quantizer = _check_quantizer(input_quantizer, "input_quantizer")
+
+    def forward(self, x):
+        return F.linear(self.quantized_input(x), self.quantized_weight(), self.bias)
+
+
+class QuantConv2d(_QuantMixin, nn.Conv2d):
+    r"""``nn.Conv2d`` computing :math:`q_{in}(x) * q_w(W) + b` with latent float weights.
+
+    Zero padding pads the *quantized* input with 0, which is not a binary value: for a binary input that is
+    the "zero-padding correction" that :func:`qteach.bitops.binary_conv2d` reproduces exactly.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True,
+                 weight_quantizer=None, input_quantizer=None):
+        super().__init__(require_int(in_channels, "in_channels", 1), require_int(out_channels, "out_channels", 1),
+                         kernel_size, stride=stride, padding=padding, bias=bias)
+        self.weight_quantizer = _check_quantizer(weight_quantizer, "weight_quantizer")
+        self.input_quantizer = _check_quantizer(input_quantizer, "input_quantizer")
+
+    def forward(self, x):
+        return self._conv_forward(self.quantized_input(x), self.quantized_weight(), self.bias)
+
+
+def fold_batch_norm(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.BatchNorm1d | nn.BatchNorm2d):
+    r"""Fold an inference-mode batch norm into the preceding linear or conv layer.
+
+    .. math::
+        W_{fold} = \frac{\gamma}{\sqrt{\sigma^2 + \epsilon}}\, W, \qquad
+        b_{fold} = \beta + \frac{\gamma\,(b - \mu)}{\sqrt{\sigma^2 + \epsilon}}
+
+    (Jacob et al., CVPR 2018, sec. 3.2), scaling each output channel (dim 0 of ``weight``). Returns
+    ``(W_fold, b_fold)`` such that ``layer(x; W_fold, b_fold) == bn(layer(x; W, b))`` in eval mode.
+    """
+    require_tensor(weight, "weight")
+    if bias is not None:
+        require_tensor(bias, "bias")
+    if not isinstance(bn, nn.modules.batchnorm._BatchNorm):
+        raise TypeError(f"bn must be a BatchNorm module, got {type(bn).__name__}")
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError("bn must track running statistics (track_running_stats=True) to be folded")
+    if weight.shape[0] != bn.num_features:
+        raise ValueError(f"weight has {weight.shape[0]} output channels but bn has {bn.num_features} features")
+    gamma = bn.weight if bn.affine else torch.ones_like(bn.running_mean)
+    beta = bn.bias if bn.affine else torch.zeros_like(bn.running_mean)
+    inv_std = torch.rsqrt(bn.running_var + bn.eps)
+    factor = gamma * inv_std
+    folded_weight = weight * factor.reshape(-1, *([1] * (weight.dim() - 1)))
+    b = torch.zeros_like(bn.running_mean) if bias is None else bias
+    folded_bias = beta + (b - bn.running_mean) * factor
+    return folded_weight, folded_bias
+
+
+@dataclass
+class LayerSummary:
+    name: str
+    kind: str
+    output_shape: tuple
+    input_bits: int
+    params_by_bits: dict = field(default_factory=dict)
+    macs: int = 0
+    mac_bits: int = 32
+
+    @property
+    def memory_bits(self) -> int:
+        return sum(bits * count for bits, count in self.params_by_bits.items())
+
+
+@dataclass
+class ModelSummary:
+    """A Larq-style summary: parameters by bit width, memory, and multiply-accumulates by precision.
+
+    Memory is :math:`\\sum \\text{bits} \\times \\text{count}` (kB = 8 x 1024 bits); a layer's MACs are its weight
+    count times its output positions, at precision ``max(input bits, weight bits)``; MACs with 1-bit weights and
+    1-bit inputs are *binary operations* (XNOR + popcount).
+    """
+
+    layers: list
+
+    @property
+    def params_by_bits(self) -> dict:
+        total: dict = {}
+        for layer in self.layers:
+            for bits, count in layer.params_by_bits.items():
+                total[bits] = total.get(bits, 0) + count
+        return dict(sorted(total.items()))
+
+    @property
+    def total_params(self) -> int:
+        return sum(self.params_by_bits.values())
+
+    @property
+    def memory_kb(self) -> float:
+        return sum(layer.memory_bits for layer in self.layers) / (8 * 1024)
+
+    @property
+    def float32_memory_kb(self) -> float:
+        return self.total_params * 32 / (8 * 1024)
+
+    @property
+    def compression(self) -> float:
+        return self.float32_memory_kb / self.memory_kb if self.memory_kb else 1.0
+
+    @property
+    def macs_by_bits(self) -> dict:
+        total: dict = {}
+        for layer in self.layers:
+            if layer.macs:
+                total[layer.mac_bits] = total.get(layer.mac_bits, 0) + layer.macs
+        return dict(sorted(total.items()))
+
+    @property
+    def binary_ops(self) -> int:
+        return self.macs_by_bits.get(1, 0)
+
+    def rows(self) -> list[list]:
+        header = ["Layer", "Output shape", "Input bits", "Params (bits: count)", "Memory (kB)", "MACs", "MAC bits"]
+        body = [[layer.name, str(list(layer.output_shape)), layer.input_bits,
+                 ", ".join(f"{b}: {c}" for b, c in sorted(layer.params_by_bits.items())) or "-",
+                 f"{layer.memory_bits / 8192:.2f}", f"{layer.macs:,}", layer.mac_bits if layer.macs else "-"]
+                for layer in self.layers]
+        return [header, *body]
+
+    def __str__(self) -> str:
+        rows = [[str(c) for c in r] for r in self.rows()]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        params = ", ".join(f"{b}-bit: {c:,}" for b, c in self.params_by_bits.items())
+        macs = ", ".join(f"{b}-bit: {c:,}" for b, c in self.macs_by_bits.items())
+        lines += ["", f"Total params: {self.total_params:,} ({params})",
+                  f"Memory: {self.memory_kb:.2f} kB (float32: {self.float32_memory_kb:.2f} kB, "
+                  f"{self.compression:.1f}x smaller)",
+                  f"MACs: {macs}" + (f"  (binary ops: {self.binary_ops:,})" if self.binary_ops else "")]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = self.rows()
+        head = "".join(f"<th>{c}</th>" for c in rows[0])
+        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows[1:])
+        totals = str(self).split("\n\n", 1)[1].replace("\n", "<br>")
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{totals}</p>"
+
+
+def _layer_params(module: nn.Module) -> dict:
+    counts: dict = {}
+    weight_bits = precision_of(getattr(module, "weight_quantizer", None))
+    for pname, param in module.named_parameters(recurse=False):
+        bits = weight_bits if pname == "weight" else 32
+        counts[bits] = counts.get(bits, 0) + param.numel()
+    return counts
+
+
+def summary(model: nn.Module, input_shape) -> ModelSummary:
+    """Summarise ``model`` for one input of shape ``input_shape`` (without the batch dimension).
+
+    Runs one forward pass in eval mode on zeros to record output shapes; the model's mode is restored.
+    Layers with parameters are listed; a ``Linear``/``Conv2d`` (quantized or not) counts MACs.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(input_shape, (tuple, list)) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape):
+        raise ValueError(f"input_shape must be a tuple of positive ints (no batch dimension), got {input_shape!r}")
+    records: list[LayerSummary] = []
+
+    def hook(module, inputs, output):
+        params = _layer_params(module)
+        if not params:
+            return
+        in_bits = precision_of(getattr(module, "input_quantizer", None))
+        w_bits = precision_of(getattr(module, "weight_quantizer", None))
+        macs = 0
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            positions = output[0, 0].numel() if isinstance(module, nn.Conv2d) else 1
+            macs = module.weight.numel() * positions
+        records.append(LayerSummary(name=names[module], kind=type(module).__name__,
+                                    output_shape=tuple(output.shape[1:]), input_bits=in_bits,
+                                    params_by_bits=params, macs=macs, mac_bits=max(in_bits, w_bits)))
+
+    names = {m: f"{n} ({type(m).__name__})" if n else type(m).__name__ for n, m in model.named_modules()}
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    was_training = model.training
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return ModelSummary(records)

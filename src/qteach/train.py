@@ -1,0 +1,120 @@
+"""A small, seeded training loop: fit, evaluate, and a history to plot.
+
+Deliberately plain (one loop a student can read top to bottom), with the two hooks the binary-network papers
+need: clipping the latent weights after every step (BinaryConnect, BNN; Larq's ``WeightClip``) and an
+arbitrary ``after_step`` callback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from qteach._validate import require_int
+from qteach.data import Split
+
+
+@dataclass
+class History:
+    """Per-epoch training loss, training accuracy and test accuracy (fractions in [0, 1])."""
+
+    train_loss: list = field(default_factory=list)
+    train_accuracy: list = field(default_factory=list)
+    test_accuracy: list = field(default_factory=list)
+
+    @property
+    def final_test_accuracy(self) -> float:
+        return self.test_accuracy[-1] if self.test_accuracy else float("nan")
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The fraction of rows whose arg-max equals the label."""
+    if logits.dim() != 2 or labels.dim() != 1 or logits.shape[0] != labels.shape[0]:
+        raise ValueError(f"logits must be (N, C) and labels (N,), got {tuple(logits.shape)} and "
+                         f"{tuple(labels.shape)}")
+    return (logits.argmax(dim=1) == labels).float().mean().item()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
+    """Accuracy of ``model`` on ``(x, y)`` in eval mode (the model's mode is restored afterwards)."""
+    was_training = model.training
+    model.eval()
+    try:
+        logits = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    finally:
+        model.train(was_training)
+    return accuracy(logits, y)
+
+
+def clip_latent_weights(model: nn.Module, limit: float = 1.0) -> None:
+    """Clamp the latent weights of every quantized layer to ``[-limit, limit]``.
+
+    BinaryConnect (Courbariaux et al., 2015, Algorithm 1) and BNN clip the real-valued weights after each
+    update; without it they can grow without bound where sign() no longer changes ("starved" weights).
+    """
+    with torch.no_grad():
+        for module in model.modules():
+            if getattr(module, "weight_quantizer", None) is not None:
+                module.weight.clamp_(-limit, limit)
+
+
+def fit(model: nn.Module, data: Split, epochs: int = 10, lr: float = 1e-2, batch_size: int = 64,
+        optimizer: str = "adam", weight_clip: float | None = None, after_step=None, seed: int = 0,
+        progress: bool = True, loss_fn=None) -> History:
+    """Train ``model`` on ``data.x_train``/``data.y_train`` with cross-entropy; evaluate on the test set.
+
+    ``optimizer`` is ``"adam"`` or ``"sgd"`` (momentum 0.9). ``weight_clip`` clips the latent weights of
+    quantized layers after each step (:func:`clip_latent_weights`); ``after_step(model)`` runs after each step.
+    Mini-batches are shuffled with a generator seeded by ``seed``. ``progress=False`` silences the progress bar
+    (notebooks checked by nbval do this). Returns a :class:`History`.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(data, Split):
+        raise TypeError(f"data must be a qteach.data.Split, got {type(data).__name__}")
+    epochs = require_int(epochs, "epochs", minimum=1)
+    batch_size = require_int(batch_size, "batch_size", minimum=1)
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
+    if optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    else:
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(require_int(seed, "seed", minimum=0))
+    history = History()
+    epochs_iter = range(epochs)
+    if progress:
+        from tqdm.auto import tqdm
+
+        epochs_iter = tqdm(epochs_iter, desc="epochs", leave=False)
+    n = len(data.x_train)
+    for _ in epochs_iter:
+        model.train()
+        order = torch.randperm(n, generator=generator).to(data.x_train.device)
+        total_loss, correct = 0.0, 0
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            xb, yb = data.x_train[idx], data.y_train[idx]
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if weight_clip is not None:
+                clip_latent_weights(model, weight_clip)
+            if after_step is not None:
+                after_step(model)
+            total_loss += loss.item() * len(idx)
+            correct += (logits.argmax(dim=1) == yb).sum().item()
+        history.train_loss.append(total_loss / n)
+        history.train_accuracy.append(correct / n)
+        history.test_accuracy.append(evaluate(model, data.x_test, data.y_test))
+        if progress:
+            epochs_iter.set_postfix(loss=f"{history.train_loss[-1]:.3f}", test=f"{history.test_accuracy[-1]:.3f}")
+    return history

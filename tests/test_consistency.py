@@ -1,0 +1,184 @@
+"""The book's sources agree: catalog, seed list, bibliography, _toc.yml, notebooks and generated cells."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from pybtex.database import parse_file
+
+from qteach import catalog
+from qteach.display import header_card
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import sync_notebooks  # noqa: E402
+
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("**/*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+BIB = parse_file(str(ROOT / "book" / "references.bib"))
+
+
+def seed_rows() -> list[dict]:
+    """The paper rows of the seed list (tests/data holds a copy of the list the book is built from)."""
+    rows = []
+    for line in (ROOT / "tests" / "data" / "awesome-model-quantization.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and re.fullmatch(r"20(1[5-9]|20)", cells[3]):
+            link = re.search(r"\((https?://[^)]*)\)", cells[2])
+            rows.append({"title": cells[0], "tags": cells[1], "code": link.group(1) if link else None,
+                         "year": int(cells[3])})
+    return rows
+
+
+def _normalise(title: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", title.lower())
+
+
+def test_seed_has_103_rows_and_102_distinct_papers():
+    rows = seed_rows()
+    assert len(rows) == 103
+    assert len({(_normalise(r["title"]), r["year"]) for r in rows}) == 102
+
+
+def test_catalog_has_one_entry_per_distinct_seed_paper():
+    assert len(catalog.papers()) == 102
+    seed = {}
+    for row in seed_rows():
+        seed.setdefault((_normalise(row["title"]), row["year"]), []).append(row)
+    matched = set()
+    for paper in catalog.papers():
+        # the catalog repairs punctuation the seed lost, so titles are compared on letters and digits
+        key = _best_match(seed, paper)
+        assert key is not None, f"{paper.slug}: title not found among the seed's {paper.year} rows"
+        matched.add(key)
+        seed_tags = {t.strip() for r in seed[key] for t in re.split(r"[;,]", r["tags"]) if t.strip()}
+        assert set(paper.tags) == seed_tags, paper.slug
+    assert len(matched) == 102
+
+
+def _best_match(seed: dict, paper) -> tuple | None:
+    """The seed row of the paper's year whose title is most similar (the seed lost some punctuation)."""
+    import difflib
+
+    title = _normalise(paper.title)
+    scored = [(difflib.SequenceMatcher(None, k[0], title).ratio(), k) for k in seed if k[1] == paper.year]
+    ratio, key = max(scored)
+    return key if ratio > 0.8 else None
+
+
+def test_code_links_are_the_seeds_with_the_two_broken_ones_repaired():
+    by_title = {(_normalise(r["title"]), r["year"]): r["code"] for r in seed_rows()}
+    repaired = 0
+    for paper in catalog.papers():
+        seed_link = by_title[_best_match(by_title, paper)]
+        if seed_link != paper.code_url:
+            repaired += 1
+            assert paper.slug in {"metaquant", "proxquant"}, (paper.slug, seed_link, paper.code_url)
+            assert paper.code_url.startswith("https://github.com/") and not paper.code_url.endswith(".")
+    assert repaired == 2
+
+
+def test_catalog_fields():
+    slugs = [p.slug for p in catalog.papers()]
+    assert len(set(slugs)) == len(slugs)
+    assert len({p.bibkey for p in catalog.papers()}) == len(slugs)
+    for p in catalog.papers():
+        assert p.slug.isidentifier() and p.slug == p.slug.lower()
+        assert p.year in catalog.YEARS and p.tags and set(p.tags) <= set(catalog.TAGS)
+        assert p.notebook == f"notebooks/{p.year}/{p.slug}.ipynb"
+        assert p.code_url is None or p.code_url.startswith("http")
+    assert [(p.year, p.title.casefold()) for p in catalog.papers()] == sorted(
+        (p.year, p.title.casefold()) for p in catalog.papers())
+
+
+def test_catalog_lookup_errors():
+    assert catalog.paper("xnor_net").year == 2016
+    with pytest.raises(KeyError, match="xnor_net"):
+        catalog.paper("xnor_nett")
+    with pytest.raises(ValueError, match="year"):
+        catalog.by_year(2014)
+    with pytest.raises(ValueError, match="tag"):
+        catalog.by_tag("Pruning")
+    assert sum(len(catalog.by_year(y)) for y in catalog.YEARS) == 102
+
+
+def test_every_catalog_bibkey_is_in_the_bibliography():
+    missing = [p.bibkey for p in catalog.papers() if p.bibkey not in BIB.entries]
+    assert not missing
+
+
+def test_every_citation_in_the_book_resolves():
+    cited = set()
+    sources = [p.read_text() for p in (ROOT / "book").glob("*.md")]
+    sources += ["\n".join(c.source for c in nbformat.read(p, as_version=4).cells) for p in NOTEBOOKS]
+    for text in sources:
+        for keys in re.findall(r"\{cite(?::[a-z]+)?\}`([^`]+)`", text):
+            cited.update(k.strip() for k in keys.split(","))
+    assert cited - set(BIB.entries) == set()
+
+
+def test_repository_url_is_written_once():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["repository"]["url"] == catalog.REPOSITORY_URL
+    assert config["repository"]["branch"] == catalog.REPOSITORY_BRANCH
+
+
+def test_toc_is_generated_from_the_catalog():
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "generate_book.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_pyproject_does_not_pin_torch():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'"torch>=[0-9.]+"', text) and "torch==" not in text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+class TestNotebook:
+    def test_belongs_to_the_catalog(self, path):
+        rel = str(path.relative_to(ROOT))
+        known = {p.notebook for p in catalog.papers()} | {f["notebook"] for f in catalog.FOUNDATIONS.values()}
+        assert rel in known
+
+    def test_generated_cells_are_in_sync(self, path):
+        nb = nbformat.read(path, as_version=4)
+        header, install = sync_notebooks.expected_cells(path)
+        assert nb.cells[0].source == header.source == header_card(path.stem).text
+        assert nb.cells[1].source == install.source
+
+    def test_stored_executed_in_order_without_errors(self, path):
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        counts = [c.execution_count for c in code]
+        assert None not in counts, "execute the notebook: make execute NB=..."
+        assert counts == list(range(1, len(counts) + 1)), "cells were not executed top to bottom in one kernel"
+        for cell in code:
+            if "raises-exception" not in cell.metadata.get("tags", []):
+                assert not [o for o in cell.outputs if o.output_type == "error"], cell.source[:80]
+
+    def test_budgets(self, path):
+        assert path.stat().st_size <= 1_000_000
+        seconds = nbformat.read(path, as_version=4).metadata.get("qteach", {}).get("execution", {}).get("seconds")
+        assert seconds is not None and seconds <= 30
+
+    def test_follows_the_conventions(self, path):
+        nb = nbformat.read(path, as_version=4)
+        text = "\n".join(c.source for c in nb.cells)
+        setup = nb.cells[2]
+        assert "hide-cell" in setup.metadata.get("tags", []) and "set_seed(0)" in setup.source
+        assert "show_source(" in text, "show the library code, do not retype it"
+        labels = re.findall(r":label: (ex-[a-z0-9_]+-\d+)", text)
+        assert len(labels) >= 2 and all(label.startswith(f"ex-{path.stem}-") for label in labels)
+        for label in labels:
+            assert re.search(r"\{solution\}\s*" + re.escape(label), text), f"no solution for {label}"
+        assert text.count("### BEGIN SOLUTION") == text.count("### END SOLUTION") >= 1
+        assert "slider" in json.dumps([c.get("outputs", []) for c in nb.cells if c.cell_type == "code"]).lower() \
+            or "slider_figure" in text or "staircase(" in text
+        assert "ipywidgets" in text
