@@ -7,7 +7,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NB     ?=
 
-.PHONY: setup browser book serve test test-unit test-notebooks test-html execute bench toc clean
+
+.PHONY: setup browser book book-student serve test test-unit test-notebooks test-html test-colab execute bench toc clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +32,10 @@ book: toc
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going --quiet
 	@echo "The book is in _build/html/index.html (or run: make serve)"
 
+# The same book with every solution removed (for handing out): _build/student/_build/html
+book-student: toc
+	$(PY) tools/build_student_book.py
+
 serve: book
 	$(PY) -m http.server --directory _build/html 8000
 
@@ -43,7 +48,7 @@ bench: setup
 	$(PY) benchmarks/bench_bitops.py
 
 test-unit: setup
-	$(PY) -m pytest tests -q -n 2 --ignore=tests/test_html.py
+	$(PY) -m pytest tests -q -n 2 --ignore=tests/test_html.py --ignore=tests/colab
 
 test-notebooks: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile --nbval --nbval-current-env \
@@ -52,7 +57,11 @@ test-notebooks: setup
 test-html: browser book
 	$(PY) -m pytest -q tests/test_html.py
 
-test: test-unit test-notebooks test-html
+# Every notebook in a separate environment holding only what Colab preinstalls, marked as Colab
+test-colab: setup
+	$(PY) -m pytest -q tests/colab
+
+test: test-unit test-notebooks test-html test-colab
 
 clean:
 	rm -rf _build book/_generated

@@ -11,9 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
+import nbformat
 import yaml
 
-from qteach import catalog
+from qteach import catalog, course
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "book" / "_generated"
@@ -41,10 +42,9 @@ def _doc(path: str) -> str:
     return str(Path(path).with_suffix(""))
 
 
-def _paper_row(paper: catalog.Paper, relative_to: Path) -> str:
+def _paper_row(paper: catalog.Paper) -> str:
     if notebook_exists(paper):
-        target = Path("/") / _doc(paper.notebook)
-        title = f"[{paper.title}]({target})"
+        title = _link(paper.title, ROOT / paper.notebook)
     else:
         title = f"{paper.title} *(notebook not written yet)*"
     code = f"[code]({paper.code_url})" if paper.code_url else "—"
@@ -57,7 +57,7 @@ def year_page(year: int) -> str:
     lines = [f"# {year}", "", YEAR_INTROS[year], "",
              f"{len(papers)} papers of the list are from {year}; {done} have a notebook so far.", "",
              "| Paper | Tags | Code | Reference |", "| --- | --- | --- | --- |"]
-    lines += [_paper_row(p, GENERATED / "years") for p in papers]
+    lines += [_paper_row(p) for p in papers]
     lines += ["", "*This page is generated from the catalog (`src/qteach/catalog/papers.yaml`).*", ""]
     return "\n".join(lines)
 
@@ -70,9 +70,66 @@ def tag_page(tag: str) -> str:
         if not in_year:
             continue
         lines += [f"## {year}", "", "| Paper | Tags | Code | Reference |", "| --- | --- | --- | --- |"]
-        lines += [_paper_row(p, GENERATED / "tags") for p in in_year]
+        lines += [_paper_row(p) for p in in_year]
         lines.append("")
     lines += ["*This page is generated from the catalog (`src/qteach/catalog/papers.yaml`).*", ""]
+    return "\n".join(lines)
+
+
+def all_notebooks() -> list[tuple[str, Path]]:
+    """(title, path) of every notebook on disk, Foundations first, then the papers in catalog order."""
+    entries = [(f["title"], ROOT / f["notebook"]) for f in catalog.FOUNDATIONS.values()]
+    entries += [(p.title, ROOT / p.notebook) for p in catalog.papers()]
+    return [(title, path) for title, path in entries if path.is_file()]
+
+
+def _link(title: str, path: Path) -> str:
+    return f"[{title}]({Path('/') / _doc(str(path.relative_to(ROOT)))})"
+
+
+def execution_status_page() -> str:
+    lines = ["# Execution status", "",
+             "Every notebook is stored with the outputs of its last execution, a fresh kernel run top to bottom "
+             "(`make execute NB=...`); the test suite re-executes each one and compares. This page is generated "
+             "from the stored notebooks when the book is built.", "",
+             "| Notebook | Run time (s) | Executed on | Environment | Clean |", "| --- | ---: | --- | --- | :---: |"]
+    total = 0.0
+    for title, path in all_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        run = nb.metadata.get("qteach", {}).get("execution", {})
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        in_order = [c.execution_count for c in code] == list(range(1, len(code) + 1))
+        no_errors = not any(o.output_type == "error" for c in code for o in c.outputs
+                            if "raises-exception" not in c.metadata.get("tags", []))
+        seconds = run.get("seconds")
+        total += seconds or 0
+        env = f"Python {run['python']}, torch {run['torch']}, {run['machine']}" if run else "unknown"
+        lines.append(f"| {_link(title, path)} | {seconds if seconds is not None else '—'} | "
+                     f"{run.get('date', '—')} | {env} | {'✓' if in_order and no_errors and run else '✗'} |")
+    lines += ["", f"Total: {total:.0f} s for {len(all_notebooks())} notebooks.", ""]
+    return "\n".join(lines)
+
+
+def exercise_index_page() -> str:
+    lines = ["# Index of exercises", "",
+             "Every exercise of the book, generated from the notebooks. *Code* exercises have a self-check; "
+             "the last column is what it verifies (its success line). *Written* exercises have a folded model "
+             "answer in the book and are graded by hand.", "",
+             "| Notebook | Exercise | Kind | Topic | What the self-check verifies |",
+             "| --- | --- | --- | --- | --- |"]
+    for title, path in all_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        for exercise in course.find_exercises(nb, str(path)):
+            checked = "—"
+            for index in exercise.code_cells:
+                for output in nb.cells[index].get("outputs", []):
+                    text = output.get("text", "")
+                    if f"{exercise.label} passed: " in text:
+                        checked = text.split(f"{exercise.label} passed: ", 1)[1].splitlines()[0]
+            topic = exercise.topic.replace("|", "\\|")
+            lines.append(f"| {_link(title, path)} | {exercise.number} | {'code' if exercise.is_code else 'written'} "
+                         f"| {topic} | {checked.replace('|', '/')} |")
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -95,6 +152,9 @@ def toc() -> dict:
             {"caption": "The papers, year by year", "chapters": years},
             {"caption": "The papers, by tag",
              "chapters": [{"file": f"book/_generated/tags/{_slugify(t)}"} for t in catalog.TAGS]},
+            {"caption": "For instructors", "chapters": [
+                {"file": "book/instructors"}, {"file": "book/_generated/exercise_index"},
+                {"file": "book/_generated/execution_status"}]},
             {"caption": "Reference", "chapters": [{"file": "book/api"}, {"file": "book/bibliography"}]},
         ],
     }
@@ -108,6 +168,8 @@ def toc_text() -> str:
 def pages() -> dict[Path, str]:
     out = {GENERATED / "years" / f"{year}.md": year_page(year) for year in catalog.YEARS}
     out.update({GENERATED / "tags" / f"{_slugify(tag)}.md": tag_page(tag) for tag in catalog.TAGS})
+    out[GENERATED / "execution_status.md"] = execution_status_page()
+    out[GENERATED / "exercise_index.md"] = exercise_index_page()
     return out
 
 

@@ -83,10 +83,7 @@ def mnist1d(num_samples: int = 5000, test_fraction: float = 0.2, seed: int = 0) 
     Uses the procedural generator of the ``mnist1d`` package with its default arguments, except
     ``num_samples`` and ``seed``. Signals have shape ``(1, 40)`` (one channel) for 1-D convolutions.
     """
-    try:
-        from mnist1d.data import get_dataset_args, make_dataset
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("mnist1d is not installed: pip install 'qteach[mnist1d]'") from error
+    from mnist1d.data import get_dataset_args, make_dataset
     num_samples = require_int(num_samples, "num_samples", minimum=20)
     test_fraction = _check_test_fraction(test_fraction)
     seed = require_int(seed, "seed", minimum=0)
