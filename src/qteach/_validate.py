@@ -52,6 +52,15 @@ def require_int(value, name: str, minimum: int | None = None, maximum: int | Non
     return value
 
 
+def require_positive_number(value, name: str) -> float:
+    """A real number (not a bool) that is > 0 and finite."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not (value > 0 and value != float("inf")):
+        raise ValueError(f"{name} must be > 0 and finite, got {value}")
+    return float(value)
+
+
 def require_bits(value, name: str = "bits") -> int:
     """A bit width: an int in [1, 32]."""
     return require_int(value, name, minimum=1, maximum=32)

@@ -53,7 +53,8 @@ def ste_sign(x: torch.Tensor, clip: float | None = 1.0) -> torch.Tensor:
     as in Binarized Neural Networks (Hubara et al., 2016, eq. 4, "cancels the gradient when r is too large").
     ``clip=None`` passes the gradient through unchanged (the plain STE of Bengio et al., 2013).
 
-    # References
+    References:
+
     - Bengio, Léonard, Courville, *Estimating or Propagating Gradients Through Stochastic Neurons*, 2013.
     - Hubara et al., *Binarized Neural Networks*, NIPS 2016.
     """

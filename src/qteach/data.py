@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from qteach._validate import require_int
+from qteach._validate import require_int, require_positive_number
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,7 @@ def blobs(num_samples: int = 1000, num_features: int = 16, num_classes: int = 4,
     num_samples = require_int(num_samples, "num_samples", minimum=2 * 2)
     num_features = require_int(num_features, "num_features", minimum=1)
     num_classes = require_int(num_classes, "num_classes", minimum=2)
-    if not spread > 0:
-        raise ValueError(f"spread must be > 0, got {spread}")
+    require_positive_number(spread, "spread")
     rng = np.random.default_rng(require_int(seed, "seed", minimum=0))
     centres = rng.normal(size=(num_classes, num_features))
     y = np.arange(num_samples) % num_classes
@@ -117,8 +116,7 @@ def weight_samples(shape, distribution: str = "gaussian", scale: float = 1.0, se
     if isinstance(shape, int):
         shape = (shape,)
     generator = torch.Generator().manual_seed(require_int(seed, "seed", minimum=0))
-    if not scale > 0:
-        raise ValueError(f"scale must be > 0, got {scale}")
+    require_positive_number(scale, "scale")
     if distribution == "gaussian":
         return scale * torch.randn(shape, generator=generator)
     if distribution == "uniform":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from qteach._validate import require_bits, require_int
+from qteach._validate import require_bits, require_int, require_positive_number
 
 #: Energy per operation in picojoules, 45 nm, 0.9 V (Horowitz, ISSCC 2014, fig. 1.1.9).
 ENERGY_PJ_45NM = {
@@ -98,11 +98,9 @@ def layer_traffic_bits(weights: int, inputs: int, outputs: int, weight_bits: int
 
 def arithmetic_intensity(ops: float, bytes_moved: float) -> float:
     """Operations per byte of memory traffic, the x-axis of the roofline model."""
-    if not ops >= 0:
-        raise ValueError(f"ops must be >= 0, got {ops}")
-    if not bytes_moved > 0:
-        raise ValueError(f"bytes_moved must be > 0, got {bytes_moved}")
-    return ops / bytes_moved
+    if isinstance(ops, bool) or not isinstance(ops, (int, float)) or not ops >= 0:
+        raise ValueError(f"ops must be a number >= 0, got {ops!r}")
+    return ops / require_positive_number(bytes_moved, "bytes_moved")
 
 
 def roofline(intensity: float, peak_ops_per_s: float, bandwidth_bytes_per_s: float) -> float:
@@ -111,8 +109,7 @@ def roofline(intensity: float, peak_ops_per_s: float, bandwidth_bytes_per_s: flo
     Below the ridge point :math:`I^* = P_{peak} / B` a kernel is memory-bound: more arithmetic units do not help,
     fewer bits per operand do. That is why low precision helps memory-bound layers most.
     """
-    if not intensity >= 0:
-        raise ValueError(f"intensity must be >= 0, got {intensity}")
-    if not peak_ops_per_s > 0 or not bandwidth_bytes_per_s > 0:
-        raise ValueError("peak_ops_per_s and bandwidth_bytes_per_s must be > 0")
-    return min(peak_ops_per_s, intensity * bandwidth_bytes_per_s)
+    if isinstance(intensity, bool) or not isinstance(intensity, (int, float)) or not intensity >= 0:
+        raise ValueError(f"intensity must be a number >= 0, got {intensity!r}")
+    peak = require_positive_number(peak_ops_per_s, "peak_ops_per_s")
+    return min(peak, intensity * require_positive_number(bandwidth_bytes_per_s, "bandwidth_bytes_per_s"))

@@ -68,11 +68,19 @@ class MinMaxFakeQuantizer(nn.Module):
         self.signed = require_bool(signed, "signed")
         self.symmetric = require_bool(symmetric, "symmetric")
         self.axis = None if axis is None else require_int(axis, "axis")
-        if momentum is not None and not (isinstance(momentum, float) and 0 < momentum <= 1):
+        if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
+                                     or not 0 < momentum <= 1):
             raise ValueError(f"momentum must be None or a float in (0, 1], got {momentum!r}")
-        self.momentum = momentum
+        self.momentum = None if momentum is None else float(momentum)
         self.register_buffer("running_min", torch.tensor([]))
         self.register_buffer("running_max", torch.tensor([]))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # the running range starts empty and takes the shape of the first batch's range: resize before loading
+        for name in ("running_min", "running_max"):
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _batch_range(self, x):
         if self.axis is None:
@@ -153,8 +161,12 @@ def fold_batch_norm(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.Batc
     ``(W_fold, b_fold)`` such that ``layer(x; W_fold, b_fold) == bn(layer(x; W, b))`` in eval mode.
     """
     require_tensor(weight, "weight")
+    if weight.dim() < 1:
+        raise ValueError("weight must have at least one dimension (output channels first)")
     if bias is not None:
         require_tensor(bias, "bias")
+        if tuple(bias.shape) != (weight.shape[0],):
+            raise ValueError(f"bias must have shape ({weight.shape[0]},) to match weight, got {tuple(bias.shape)}")
     if not isinstance(bn, nn.modules.batchnorm._BatchNorm):
         raise TypeError(f"bn must be a BatchNorm module, got {type(bn).__name__}")
     if bn.running_mean is None or bn.running_var is None:

@@ -43,11 +43,11 @@ def qrange(bits: int, signed: bool) -> tuple[int, int]:
     return 0, 2**bits - 1
 
 
-def _as_range_tensor(value, name: str) -> torch.Tensor:
+def _as_range_tensor(value, name: str, device=None) -> torch.Tensor:
     if isinstance(value, bool):
         raise TypeError(f"{name} must be a number or a tensor, got bool")
     if isinstance(value, (int, float)):
-        value = torch.tensor(float(value))
+        value = torch.tensor(float(value), device=device)
     require_tensor(value, name)
     if not (value.is_floating_point() or value.dtype in (torch.int8, torch.int16, torch.int32, torch.int64,
                                                          torch.uint8)):
@@ -78,8 +78,9 @@ def qparams(x_min, x_max, bits: int = 8, signed: bool = False, symmetric: bool =
     tensor) or 1-d tensors (per channel, one range per channel). Returns ``(scale float32, zero_point int64)``
     with the shape of the inputs.
     """
-    x_min = _as_range_tensor(x_min, "x_min")
-    x_max = _as_range_tensor(x_max, "x_max")
+    device = next((v.device for v in (x_min, x_max) if isinstance(v, torch.Tensor)), None)
+    x_min = _as_range_tensor(x_min, "x_min", device)
+    x_max = _as_range_tensor(x_max, "x_max", device)
     if x_min.shape != x_max.shape:
         raise ValueError(f"x_min and x_max must have the same shape, got {tuple(x_min.shape)} and "
                          f"{tuple(x_max.shape)}")
@@ -165,7 +166,8 @@ def quantize(x, scale, zero_point, bits: int = 8, signed: bool = False, axis=Non
     require_no_nan(x, "x")
     qmin, qmax = qrange(bits, signed)
     scale, zero_point = _broadcast_params(x, scale, zero_point, axis, qmin, qmax)
-    codes = torch.clamp(_rounded_codes(x, scale, zero_point), qmin, qmax)
+    # clamp in float64: from 25 bits on, qmax is not representable in float32
+    codes = torch.clamp(_rounded_codes(x, scale, zero_point).double(), qmin, qmax)
     return codes.to(torch.int64)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from qteach._validate import require_int
+from qteach._validate import require_int, require_positive_number
 from qteach.data import Split
 
 
@@ -40,6 +40,7 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
     """Accuracy of ``model`` on ``(x, y)`` in eval mode (the model's mode is restored afterwards)."""
+    batch_size = require_int(batch_size, "batch_size", minimum=1)
     was_training = model.training
     model.eval()
     try:
@@ -77,8 +78,7 @@ def fit(model: nn.Module, data: Split, epochs: int = 10, lr: float = 1e-2, batch
         raise TypeError(f"data must be a qteach.data.Split, got {type(data).__name__}")
     epochs = require_int(epochs, "epochs", minimum=1)
     batch_size = require_int(batch_size, "batch_size", minimum=1)
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
+    lr = require_positive_number(lr, "lr")
     if optimizer == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=lr)
     elif optimizer == "sgd":

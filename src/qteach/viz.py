@@ -88,7 +88,7 @@ def slider_figure(steps: dict, title: str, xaxis_title: str, yaxis_title: str, s
     return fig
 
 
-def staircase(bits_options=(1, 2, 3, 4, 8), x_range: float = 1.5, signed: bool = True,
+def staircase(bits_options=(2, 3, 4, 5, 8), x_range: float = 1.5, signed: bool = True,
               symmetric: bool = True, num_points: int = 601) -> go.Figure:
     """The quantizer's staircase :math:`\\hat{x} = Q(x)` for the range [-1, 1], with a slider over bit widths.
 
@@ -106,7 +106,7 @@ def staircase(bits_options=(1, 2, 3, 4, 8), x_range: float = 1.5, signed: bool =
             go.Scatter(x=x.numpy(), y=y.numpy(), mode="lines", name=f"Q(x), {bits} bits", line=dict(shape="hv")),
         ]
     return slider_figure(steps, "Uniform quantizer for the range [-1, 1]", "input x", "quantized Q(x)",
-                         "bits", active=min(2, len(steps) - 1))
+                         "bits", active=min(1, len(steps) - 1))
 
 
 def histogram_with_levels(values: torch.Tensor, levels, title: str, xaxis_title: str = "value",

@@ -1,0 +1,348 @@
+"""Tests of qteach.data (offline data sets) and qteach.train (the seeded training loop)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from qteach import data, train
+from qteach import nn as qnn
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """Tiny models train fastest on one thread (worker threads only spin, especially on a busy machine)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+# ------------------------------------------------------------------------------------------------- digits
+
+
+@pytest.fixture(scope="module")
+def digits_split():
+    return data.digits()
+
+
+def test_digits_shapes_and_dtypes(digits_split):
+    s = digits_split
+    assert s.x_train.shape == (1347, 1, 8, 8) and s.x_test.shape == (450, 1, 8, 8)
+    assert s.y_train.shape == (1347,) and s.y_test.shape == (450,)
+    assert s.x_train.dtype == torch.float32 and s.y_train.dtype == torch.int64
+    assert s.input_shape == (1, 8, 8) and s.num_classes == 10
+
+
+def test_digits_flatten_shape():
+    s = data.digits(flatten=True)
+    assert s.x_train.shape == (1347, 64) and s.x_test.shape == (450, 64)
+    assert s.input_shape == (64,)
+
+
+def test_digits_flatten_is_the_same_images(digits_split):
+    flat = data.digits(flatten=True)
+    assert torch.equal(flat.x_train, digits_split.x_train.reshape(-1, 64))
+    assert torch.equal(flat.y_train, digits_split.y_train)
+
+
+def test_digits_value_range(digits_split):
+    x = torch.cat([digits_split.x_train, digits_split.x_test])
+    assert float(x.min()) == 0.0 and float(x.max()) == 1.0
+    # pixels were 0..16 integers: every value is a multiple of 1/16
+    assert torch.equal(x * 16, torch.round(x * 16))
+
+
+def test_digits_split_is_stratified(digits_split):
+    from sklearn.datasets import load_digits
+
+    totals = np.bincount(load_digits().target, minlength=10)
+    test_counts = np.bincount(digits_split.y_test.numpy(), minlength=10)
+    assert np.all(np.abs(test_counts - 0.25 * totals) <= 1)
+    train_counts = np.bincount(digits_split.y_train.numpy(), minlength=10)
+    np.testing.assert_array_equal(train_counts + test_counts, totals)
+
+
+@pytest.mark.parametrize("test_fraction, n_train, n_test", [(0.25, 1347, 450), (0.5, 898, 899), (0.1, 1617, 180)])
+def test_digits_split_sizes(test_fraction, n_train, n_test):
+    s = data.digits(test_fraction=test_fraction)
+    assert (len(s.x_train), len(s.x_test)) == (n_train, n_test)
+
+
+def test_digits_same_seed_same_split(digits_split):
+    again = data.digits(seed=0)
+    assert torch.equal(again.x_train, digits_split.x_train) and torch.equal(again.y_test, digits_split.y_test)
+
+
+def test_digits_other_seed_other_split(digits_split):
+    other = data.digits(seed=1)
+    assert not torch.equal(other.x_train, digits_split.x_train)
+
+
+# ------------------------------------------------------------------------------------------------- blobs
+
+
+def test_blobs_shapes_and_classes():
+    s = data.blobs(num_samples=400, num_features=5, num_classes=3)
+    assert s.x_train.shape == (300, 5) and s.x_test.shape == (100, 5)
+    assert s.x_train.dtype == torch.float32 and s.y_train.dtype == torch.int64
+    assert s.num_classes == 3
+    assert set(torch.cat([s.y_train, s.y_test]).tolist()) == {0, 1, 2}
+
+
+def test_blobs_deterministic_per_seed():
+    a, b, c = data.blobs(seed=3), data.blobs(seed=3), data.blobs(seed=4)
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_train, b.y_train)
+    assert not torch.equal(a.x_train, c.x_train)
+
+
+def test_blobs_spread_controls_within_class_scatter():
+    def within_std(spread):
+        s = data.blobs(num_samples=4000, num_features=4, num_classes=2, spread=spread)
+        x, y = s.x_train, s.y_train
+        return float(torch.cat([x[y == k] - x[y == k].mean(0) for k in (0, 1)]).std())
+
+    assert within_std(0.5) == pytest.approx(0.5, rel=0.05)
+    assert within_std(2.0) == pytest.approx(2.0, rel=0.05)
+
+
+# ---------------------------------------------------------------------------------------- weight_samples
+
+N = 200_000
+
+
+def excess_kurtosis(x: torch.Tensor) -> float:
+    x = x.double()
+    centred = x - x.mean()
+    return float((centred ** 4).mean() / (centred ** 2).mean() ** 2 - 3)
+
+
+@pytest.mark.parametrize("distribution, std_per_scale, kurtosis", [
+    ("gaussian", 1.0, 0.0),
+    ("laplace", 2 ** 0.5, 3.0),    # Laplace(0, b): variance 2 b^2
+    ("uniform", 3 ** -0.5, -1.2),  # U(-a, a): variance a^2 / 3
+])
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_weight_samples_moments(distribution, std_per_scale, kurtosis, scale):
+    w = data.weight_samples(N, distribution, scale=scale)
+    assert w.shape == (N,) and w.dtype == torch.float32
+    assert abs(float(w.mean())) < 0.02 * scale
+    assert float(w.std()) == pytest.approx(std_per_scale * scale, rel=0.02)
+    assert excess_kurtosis(w) == pytest.approx(kurtosis, abs=0.15)
+
+
+def test_weight_samples_laplace_mean_abs_is_scale():
+    w = data.weight_samples(N, "laplace", scale=0.3)
+    assert float(w.abs().mean()) == pytest.approx(0.3, rel=0.02)
+
+
+def test_weight_samples_uniform_bounds():
+    w = data.weight_samples(N, "uniform", scale=0.7)
+    assert float(w.min()) >= -0.7 and float(w.max()) <= 0.7
+    assert float(w.min()) < -0.69 and float(w.max()) > 0.69
+
+
+def test_weight_samples_shape_and_seed():
+    a = data.weight_samples((3, 4, 5), seed=1)
+    assert a.shape == (3, 4, 5)
+    assert torch.equal(a, data.weight_samples((3, 4, 5), seed=1))
+    assert not torch.equal(a, data.weight_samples((3, 4, 5), seed=2))
+
+
+# ----------------------------------------------------------------------------------------------- mnist1d
+
+
+def test_mnist1d_shapes():
+    pytest.importorskip("mnist1d")
+    s = data.mnist1d(num_samples=200)
+    assert s.input_shape == (1, 40)
+    assert len(s.x_train) + len(s.x_test) == 200 and len(s.x_test) == 40
+    assert s.x_train.dtype == torch.float32 and s.y_train.dtype == torch.int64
+    assert s.num_classes == 10
+
+
+def test_mnist1d_deterministic():
+    pytest.importorskip("mnist1d")
+    a, b = data.mnist1d(num_samples=100, seed=2), data.mnist1d(num_samples=100, seed=2)
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
+
+
+# ------------------------------------------------------------------------------------------------- Split
+
+
+def test_split_to_device_and_repr():
+    s = data.blobs(num_samples=40, num_features=3, num_classes=2)
+    moved = s.to("cpu")
+    assert isinstance(moved, data.Split) and torch.equal(moved.x_train, s.x_train)
+    assert repr(s) == "Split(train=(30, 3), test=(10, 3), classes=2)"
+
+
+# ------------------------------------------------------------------------------------------ data bad input
+
+
+@pytest.mark.parametrize("kwargs, error, name", [
+    (dict(test_fraction=0.0), ValueError, "test_fraction"),
+    (dict(test_fraction=1.0), ValueError, "test_fraction"),
+    (dict(test_fraction=1.5), ValueError, "test_fraction"),
+    (dict(test_fraction=True), TypeError, "test_fraction"),
+    (dict(test_fraction="0.2"), TypeError, "test_fraction"),
+    (dict(seed=-1), ValueError, "seed"),
+    (dict(seed=1.5), TypeError, "seed"),
+])
+def test_digits_bad_input(kwargs, error, name):
+    with pytest.raises(error, match=name):
+        data.digits(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, error, name", [
+    (dict(num_samples=2), ValueError, "num_samples"),
+    (dict(num_features=0), ValueError, "num_features"),
+    (dict(num_classes=1), ValueError, "num_classes"),
+    (dict(spread=0.0), ValueError, "spread"),
+    (dict(spread=-1.0), ValueError, "spread"),
+    (dict(test_fraction=0.0), ValueError, "test_fraction"),
+    (dict(seed=-2), ValueError, "seed"),
+])
+def test_blobs_bad_input(kwargs, error, name):
+    with pytest.raises(error, match=name):
+        data.blobs(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, error, name", [
+    (dict(distribution="normal"), ValueError, "distribution"),
+    (dict(distribution="Gaussian"), ValueError, "distribution"),
+    (dict(scale=0.0), ValueError, "scale"),
+    (dict(scale=-1.0), ValueError, "scale"),
+    (dict(seed=-1), ValueError, "seed"),
+])
+def test_weight_samples_bad_input(kwargs, error, name):
+    with pytest.raises(error, match=name):
+        data.weight_samples(10, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------- train
+
+
+def mlp(num_features=16, num_classes=4, seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(num_features, 32), nn.ReLU(), nn.Linear(32, num_classes))
+
+
+@pytest.fixture(scope="module")
+def blobs_split():
+    return data.blobs()
+
+
+def test_fit_learns_blobs(blobs_split):
+    history = train.fit(mlp(), blobs_split, epochs=3, progress=False)
+    assert history.final_test_accuracy > 0.9
+    assert len(history.train_loss) == len(history.train_accuracy) == len(history.test_accuracy) == 3
+    assert history.train_loss[-1] < history.train_loss[0]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_fit_is_deterministic(blobs_split, optimizer):
+    first = train.fit(mlp(), blobs_split, epochs=2, optimizer=optimizer, progress=False, seed=7)
+    second = train.fit(mlp(), blobs_split, epochs=2, optimizer=optimizer, progress=False, seed=7)
+    assert first == second
+
+
+def test_fit_seed_changes_batch_order(blobs_split):
+    first = train.fit(mlp(), blobs_split, epochs=1, progress=False, seed=1)
+    second = train.fit(mlp(), blobs_split, epochs=1, progress=False, seed=2)
+    assert first.train_loss != second.train_loss
+
+
+def test_fit_weight_clip_clamps_only_quantized_layers(blobs_split):
+    torch.manual_seed(0)
+    quantized = qnn.QuantLinear(16, 32, weight_quantizer=qnn.SignQuantizer(clip=None))
+    plain = nn.Linear(32, 4)
+    with torch.no_grad():
+        quantized.weight.uniform_(-3, 3)
+        plain.weight.uniform_(-3, 3)
+    model = nn.Sequential(quantized, nn.ReLU(), plain)
+    train.fit(model, blobs_split, epochs=1, weight_clip=0.5, progress=False)
+    assert float(quantized.weight.detach().abs().max()) <= 0.5
+    assert float(plain.weight.detach().abs().max()) > 0.5
+
+
+def test_clip_latent_weights():
+    layer = qnn.QuantLinear(3, 2, weight_quantizer=qnn.SignQuantizer())
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[-2.0, 0.3, 1.5], [0.9, -0.95, 4.0]]))
+    train.clip_latent_weights(nn.Sequential(layer), limit=1.0)
+    assert torch.equal(layer.weight.detach(), torch.tensor([[-1.0, 0.3, 1.0], [0.9, -0.95, 1.0]]))
+
+
+def test_fit_calls_after_step_once_per_batch(blobs_split):
+    calls = []
+    train.fit(mlp(), blobs_split, epochs=1, batch_size=100, after_step=lambda m: calls.append(m), progress=False)
+    assert len(calls) == 8  # 750 training samples in batches of 100
+    assert all(isinstance(m, nn.Module) for m in calls)
+
+
+def fixed_classifier():
+    layer = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.eye(2))
+    return nn.Sequential(layer, nn.Dropout(0.9))  # dropout shows whether eval mode was used
+
+
+def test_evaluate_hand_computed():
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [2.0, 1.0]])
+    y = torch.tensor([0, 1, 1, 1, 0])
+    assert train.evaluate(fixed_classifier().train(), x, y, batch_size=2) == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_evaluate_restores_mode(training):
+    model = fixed_classifier().train(training)
+    train.evaluate(model, torch.eye(2), torch.tensor([0, 1]))
+    assert all(m.training == training for m in model.modules())
+
+
+@pytest.mark.parametrize("batch_size, error", [(0, ValueError), (-1, ValueError), (2.0, TypeError)])
+def test_evaluate_bad_batch_size(batch_size, error):
+    with pytest.raises(error, match="batch_size"):
+        train.evaluate(fixed_classifier(), torch.eye(2), torch.tensor([0, 1]), batch_size=batch_size)
+
+
+def test_accuracy_hand_computed():
+    logits = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    assert train.accuracy(logits, torch.tensor([1, 1, 1])) == pytest.approx(2 / 3)
+
+
+def test_accuracy_bad_shapes():
+    with pytest.raises(ValueError, match="logits"):
+        train.accuracy(torch.zeros(3, 2), torch.zeros(4, dtype=torch.int64))
+
+
+# -------------------------------------------------------------------------------------- train bad input
+
+
+@pytest.mark.parametrize("kwargs, error, name", [
+    (dict(epochs=0), ValueError, "epochs"),
+    (dict(epochs=1.0), TypeError, "epochs"),
+    (dict(lr=0.0), ValueError, "lr"),
+    (dict(lr=-0.1), ValueError, "lr"),
+    (dict(lr=float("nan")), ValueError, "lr"),
+    (dict(lr="0.01"), TypeError, "lr"),
+    (dict(optimizer="foo"), ValueError, "optimizer"),
+    (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(seed=-1), ValueError, "seed"),
+])
+def test_fit_bad_input(blobs_split, kwargs, error, name):
+    with pytest.raises(error, match=name):
+        train.fit(mlp(), blobs_split, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("bad_data", [None, (torch.zeros(4, 16), torch.zeros(4, dtype=torch.int64)), "blobs"])
+def test_fit_data_not_a_split(bad_data):
+    with pytest.raises(TypeError, match="data"):
+        train.fit(mlp(), bad_data, progress=False)
+
+
+def test_fit_model_not_a_module(blobs_split):
+    with pytest.raises(TypeError, match="model"):
+        train.fit("model", blobs_split, progress=False)

@@ -1,0 +1,405 @@
+"""Tests of qteach.hw (cost models), qteach.viz (plotly helpers), qteach.checks, qteach.display and seeding."""
+
+from __future__ import annotations
+
+import random
+import re
+import sys
+import types
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+import torch
+
+import qteach
+from qteach import catalog, checks, display, hw, quant, viz
+
+# ---------------------------------------------------------------------------------------------------- hw
+
+
+@pytest.mark.parametrize("kind, bits, expected", [
+    ("int", 8, 0.2 + 0.03),     # Horowitz 2014, 45 nm: int8 mult 0.2 pJ, add 0.03 pJ
+    ("int", 32, 3.1 + 0.1),
+    ("float", 16, 1.1 + 0.4),
+    ("float", 32, 3.7 + 0.9),
+])
+def test_mac_energy_pj(kind, bits, expected):
+    assert hw.mac_energy_pj(kind, bits) == pytest.approx(expected)
+
+
+def test_mac_energy_pj_headline_numbers():
+    assert hw.mac_energy_pj("int", 8) == pytest.approx(0.23)
+    assert hw.mac_energy_pj("float", 32) == pytest.approx(4.6)
+    assert hw.mac_energy_pj("float", 32) / hw.mac_energy_pj("int", 8) == pytest.approx(20.0)
+
+
+@pytest.mark.parametrize("kind, bits", [("int", 16), ("int", 4), ("float", 8), ("bfloat", 16),
+                                        ("xnor", 1)])
+def test_mac_energy_pj_unknown_width_raises(kind, bits):
+    with pytest.raises(ValueError, match="kind"):
+        hw.mac_energy_pj(kind, bits)
+
+
+@pytest.mark.parametrize("bits, error", [(0, ValueError), (64, ValueError), (8.0, TypeError)])
+def test_mac_energy_pj_bad_bits(bits, error):
+    with pytest.raises(error, match="bits"):
+        hw.mac_energy_pj("int", bits)
+
+
+@pytest.mark.parametrize("num_bits, level, expected", [
+    (64, "dram", 1300.0), (65, "dram", 2600.0), (0, "dram", 0.0), (1, "sram_8kb", 10.0),
+    (8 * 64, "sram_1mb", 800.0),
+])
+def test_memory_access_energy_pj(num_bits, level, expected):
+    assert hw.memory_access_energy_pj(num_bits, level) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding, expected", [
+    (32, 3, 1, 1, 32),   # "same" padding
+    (32, 3, 2, 1, 16),
+    (28, 5, 1, 0, 24),
+    (7, 3, 2, 0, 3),
+    (8, 8, 1, 0, 1),
+    (224, 7, 2, 3, 112),  # ResNet stem
+    (1, 3, 1, 1, 1),
+])
+def test_conv2d_output_size(size, kernel, stride, padding, expected):
+    assert hw.conv2d_output_size(size, kernel, stride, padding) == expected
+
+
+def test_conv2d_output_size_matches_torch():
+    for size, kernel, stride, padding in [(13, 3, 2, 1), (10, 4, 3, 2), (9, 1, 1, 0)]:
+        out = torch.nn.functional.conv2d(torch.zeros(1, 1, size, size), torch.zeros(1, 1, kernel, kernel),
+                                         stride=stride, padding=padding)
+        assert hw.conv2d_output_size(size, kernel, stride, padding) == out.shape[-1]
+
+
+@pytest.mark.parametrize("args, expected", [
+    ((3, 64, 3, 32, 32), 3 * 64 * 9 * 32 * 32),   # 1,769,472
+    ((64, 64, 3, 56, 56), 115_605_504),           # a ResNet-18 3x3 layer
+    ((1, 1, 1, 1, 1), 1),
+    ((16, 8, 5, 4, 2), 16 * 8 * 25 * 8),
+])
+def test_conv2d_macs(args, expected):
+    assert hw.conv2d_macs(*args) == expected
+
+
+def test_linear_macs():
+    assert hw.linear_macs(784, 10) == 7840
+
+
+@pytest.mark.parametrize("macs, weight_bits, input_bits, expected", [
+    (100, 1, 1, 100), (100, 8, 8, 6400), (1, 32, 32, 1024), (10, 1, 8, 80), (0, 4, 4, 0)])
+def test_bops(macs, weight_bits, input_bits, expected):
+    assert hw.bops(macs, weight_bits, input_bits) == expected
+
+
+def test_layer_traffic_bits():
+    assert hw.layer_traffic_bits(100, 10, 5, 1, 8, 32) == 100 * 1 + 10 * 8 + 5 * 32
+
+
+def test_arithmetic_intensity():
+    assert hw.arithmetic_intensity(100.0, 50.0) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("intensity, expected", [
+    (0.0, 0.0),
+    (5.0, 50.0),     # below the ridge point I* = 100 / 10 = 10: memory-bound, I * B
+    (10.0, 100.0),   # at the ridge
+    (20.0, 100.0),   # above: compute-bound, the peak
+    (1e9, 100.0),
+])
+def test_roofline(intensity, expected):
+    assert hw.roofline(intensity, peak_ops_per_s=100.0, bandwidth_bytes_per_s=10.0) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("function, args, error, name", [
+    (hw.conv2d_output_size, (3, 5), ValueError, "kernel"),
+    (hw.conv2d_output_size, (32, 3, 0), ValueError, "stride"),
+    (hw.conv2d_output_size, (32, 3, 1, -1), ValueError, "padding"),
+    (hw.conv2d_output_size, (0, 3), ValueError, "size"),
+    (hw.conv2d_output_size, (32.0, 3), TypeError, "size"),
+    (hw.conv2d_macs, (0, 64, 3, 32, 32), ValueError, "in_channels"),
+    (hw.conv2d_macs, (3, 64, 3, 0, 32), ValueError, "out_height"),
+    (hw.linear_macs, (0, 10), ValueError, "in_features"),
+    (hw.bops, (-1, 8, 8), ValueError, "macs"),
+    (hw.bops, (10, 0, 8), ValueError, "weight_bits"),
+    (hw.bops, (10, 8, 33), ValueError, "input_bits"),
+    (hw.bops, (10, True, 8), TypeError, "weight_bits"),
+    (hw.memory_access_energy_pj, (64, "l2"), ValueError, "level"),
+    (hw.memory_access_energy_pj, (-1,), ValueError, "num_bits"),
+    (hw.arithmetic_intensity, (-1.0, 1.0), ValueError, "ops"),
+    (hw.arithmetic_intensity, (1.0, 0.0), ValueError, "bytes_moved"),
+    (hw.roofline, (-1.0, 100.0, 10.0), ValueError, "intensity"),
+    (hw.roofline, (float("nan"), 100.0, 10.0), ValueError, "intensity"),
+    (hw.roofline, (1.0, 0.0, 10.0), ValueError, "peak_ops_per_s"),
+    (hw.roofline, (1.0, 100.0, -10.0), ValueError, "bandwidth_bytes_per_s"),
+])
+def test_hw_bad_input(function, args, error, name):
+    with pytest.raises(error, match=name):
+        function(*args)
+
+
+# -------------------------------------------------------------------------------------------------- viz
+
+
+@pytest.fixture
+def restore_renderer():
+    previous = pio.renderers.default
+    yield
+    pio.renderers.default = previous
+
+
+def test_setup_outside_colab_uses_book_renderer(restore_renderer, monkeypatch):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert viz.setup() == "qteach"
+    assert pio.renderers.default == "qteach"
+
+
+def test_setup_in_colab_uses_colab_renderer(restore_renderer, monkeypatch):
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    assert viz.setup() == "colab"
+
+
+def test_book_renderer_bundle_has_html_without_plotlyjs_and_json(restore_renderer, monkeypatch):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    viz.setup()
+    fig = viz.figure("t", "x (units)", "y (units)")
+    fig.add_trace(go.Scatter(x=[1, 2, 3], y=[4, 5, 6], name="line"))
+    bundle = pio.renderers["qteach"].to_mimebundle(fig.to_dict())
+    html = bundle["text/html"]
+    assert "<div" in html and "Plotly.newPlot" in html
+    assert "<script src" not in html           # include_plotlyjs=False: no plotly.js, local or CDN
+    assert "cdn.plot.ly" not in html
+    assert len(html) < 100_000                  # plotly.js itself is megabytes
+    figure_json = bundle["application/vnd.plotly.v1+json"]
+    assert list(figure_json["data"][0]["y"]) == [4, 5, 6]
+
+
+def test_figure_has_titles():
+    fig = viz.figure("Title", "x axis", "y axis")
+    assert fig.layout.title.text == "Title"
+    assert fig.layout.xaxis.title.text == "x axis" and fig.layout.yaxis.title.text == "y axis"
+
+
+@pytest.mark.parametrize("active", [0, 1, 2])
+def test_slider_figure_toggles_visibility(active):
+    steps = {"a": [go.Scatter(y=[1]), go.Scatter(y=[2])], "b": [go.Scatter(y=[3])],
+             "c": [go.Scatter(y=[4]), go.Scatter(y=[5]), go.Scatter(y=[6])]}
+    owner = [0, 0, 1, 2, 2, 2]
+    fig = viz.slider_figure(steps, "t", "x", "y", "step", active=active)
+    assert len(fig.data) == 6
+    assert [trace.y[0] for trace in fig.data] == [1, 2, 3, 4, 5, 6]
+    slider = fig.layout.sliders[0]
+    assert slider.active == active
+    assert [s.label for s in slider.steps] == ["a", "b", "c"]
+    for index, step in enumerate(slider.steps):
+        assert list(step.args[0]["visible"]) == [o == index for o in owner]
+    assert [bool(trace.visible) for trace in fig.data] == [o == active for o in owner]
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(steps={}), "steps"),
+    (dict(steps=[go.Scatter()]), "steps"),
+    (dict(active=3), "active"),
+    (dict(active=-1), "active"),
+    (dict(title=""), "title"),
+])
+def test_slider_figure_bad_input(kwargs, name):
+    arguments = dict(steps={"a": [go.Scatter()], "b": [go.Scatter()], "c": [go.Scatter()]}, title="t",
+                     xaxis_title="x", yaxis_title="y", slider_label="s")
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        viz.slider_figure(**arguments)
+
+
+def quantized_traces(fig):
+    return [trace for trace in fig.data if trace.name.startswith("Q(x)")]
+
+
+@pytest.mark.parametrize("bits_options", [(1, 2, 3, 4, 8), (2, 5)])
+def test_staircase_has_one_step_per_bit_width(bits_options):
+    fig = viz.staircase(bits_options)
+    steps = fig.layout.sliders[0].steps
+    assert [s.label for s in steps] == [str(b) for b in bits_options]
+    assert len(quantized_traces(fig)) == len(bits_options)
+
+
+@pytest.mark.parametrize("signed, symmetric", [(True, True), (False, False), (True, False)])
+def test_staircase_levels_at_most_2_to_the_bits(signed, symmetric):
+    bits_options = (1, 2, 3, 4, 8)
+    fig = viz.staircase(bits_options, signed=signed, symmetric=symmetric)
+    for bits, trace in zip(bits_options, quantized_traces(fig)):
+        assert len(set(np.asarray(trace.y).tolist())) <= 2 ** bits
+        assert f"{bits} bits" in trace.name
+
+
+def test_staircase_trace_is_fake_quantize():
+    fig = viz.staircase((3,), num_points=101)
+    trace = quantized_traces(fig)[0]
+    x = torch.as_tensor(np.asarray(trace.x), dtype=torch.float32)
+    scale, zero_point = quant.qparams(-1.0, 1.0, 3, True, True)
+    np.testing.assert_array_equal(np.asarray(trace.y), quant.fake_quantize(x, scale, zero_point, 3, True).numpy())
+
+
+def test_staircase_bad_bits():
+    with pytest.raises(ValueError, match="bits"):
+        viz.staircase((0, 2))
+
+
+def test_accuracy_vs_bits_without_error_bars():
+    fig = viz.accuracy_vs_bits({"BNN": {8: 0.9, 1: 0.5, 2: 0.7}})
+    (trace,) = fig.data
+    assert list(trace.x) == [1, 2, 8]  # sorted by bit width
+    assert list(trace.y) == pytest.approx([50.0, 70.0, 90.0])
+    assert trace.error_y.array is None
+    assert fig.layout.xaxis.type == "category"
+
+
+def test_accuracy_vs_bits_with_error_bars():
+    fig = viz.accuracy_vs_bits({"DoReFa": {4: (0.8, 0.02), 2: (0.6, 0.01)}, "PACT": {2: 0.65, 4: 0.85}})
+    dorefa, pact = fig.data
+    assert list(dorefa.y) == pytest.approx([60.0, 80.0])
+    assert list(dorefa.error_y.array) == pytest.approx([1.0, 2.0])
+    assert pact.error_y.array is None
+    assert [dorefa.name, pact.name] == ["DoReFa", "PACT"]
+
+
+def test_accuracy_vs_bits_baseline_line():
+    fig = viz.accuracy_vs_bits({"a": {1: 0.5}}, baseline=0.95)
+    assert len(fig.layout.shapes) == 1
+    assert fig.layout.shapes[0].y0 == pytest.approx(95.0)
+    assert len(viz.accuracy_vs_bits({"a": {1: 0.5}}).layout.shapes) == 0
+
+
+@pytest.mark.parametrize("results", [{}, [], None])
+def test_accuracy_vs_bits_bad_results(results):
+    with pytest.raises(ValueError, match="results"):
+        viz.accuracy_vs_bits(results)
+
+
+# ----------------------------------------------------------------------------------------------- checks
+
+LABEL = "ex-xnor_net-1"
+
+
+def test_passed_prints_success_line(capsys):
+    line = checks.passed(LABEL, "alpha is the mean absolute value")
+    assert line == "✅ ex-xnor_net-1 passed: alpha is the mean absolute value"
+    assert capsys.readouterr().out == line + "\n"
+
+
+def test_expect_true_is_silent(capsys):
+    checks.expect(True, LABEL, "hint")
+    assert capsys.readouterr().out == ""
+
+
+def test_expect_false_raises_with_label_and_hint():
+    with pytest.raises(AssertionError) as info:
+        checks.expect(False, LABEL, "use the mean of |W|")
+    assert str(info.value) == "ex-xnor_net-1: use the mean of |W|"
+
+
+@pytest.mark.parametrize("actual, expected", [
+    (1.0, 1.0 + 1e-9), (3, 3.0), (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0 + 1e-8]))])
+def test_expect_close_passes(actual, expected):
+    checks.expect_close(actual, expected, LABEL, "alpha")
+
+
+@pytest.mark.parametrize("actual, expected", [
+    (1.0, 1.1),
+    (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.5])),
+    (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0, 3.0])),   # shape mismatch
+    ([1.0, 2.0], torch.tensor([1.0, 2.0])),                      # not a tensor
+    ("1.0", 1.0),                                                # not a number
+])
+def test_expect_close_fails_with_label(actual, expected):
+    with pytest.raises(AssertionError) as info:
+        checks.expect_close(actual, expected, LABEL, "alpha", hint="check the axis")
+    assert str(info.value).startswith("ex-xnor_net-1: ")
+    assert "alpha" in str(info.value)
+
+
+def test_expect_type_fails_with_label():
+    with pytest.raises(AssertionError, match=r"^ex-xnor_net-1: .*Tensor"):
+        checks.expect_type([1.0], torch.Tensor, LABEL, "the weights")
+
+
+@pytest.mark.parametrize("label", ["xnor_net-1", "ex-XNOR-1", "ex-xnor net-1", "ex-xnor_net", 5, None])
+def test_bad_label_raises_value_error_on_failure(label):
+    with pytest.raises(ValueError, match="exercise"):
+        checks.fail(label, "hint")
+    with pytest.raises(ValueError, match="exercise"):
+        checks.passed(label, "what")
+
+
+# ---------------------------------------------------------------------------------------------- display
+
+
+def test_show_source_is_markdown_code_block_with_def_line():
+    md = display.show_source(quant.qrange)
+    text = md._repr_markdown_()
+    assert text.startswith("```python\n") and text.endswith("\n```")
+    assert "def qrange(bits: int, signed: bool) -> tuple[int, int]:" in text
+    assert repr(md) == text
+
+
+def test_show_source_several_objects_and_classes():
+    text = display.show_source(quant.qrange, display.Markdown)._repr_markdown_()
+    assert text.count("```") == 2
+    assert text.index("def qrange(") < text.index("class Markdown")
+
+
+@pytest.mark.parametrize("args, error", [((), ValueError), ((42,), TypeError), ((len,), TypeError),
+                                         (("quant.qrange",), TypeError)])
+def test_show_source_bad_input(args, error):
+    with pytest.raises(error):
+        display.show_source(*args)
+
+
+def test_colab_url_format():
+    url = display.colab_url("notebooks/2016/xnor_net.ipynb")
+    match = re.fullmatch(r"https://colab\.research\.google\.com/github/([^/]+)/([^/]+)/blob/([^/]+)/(.+)", url)
+    assert match, url
+    owner, repo, branch, path = match.groups()
+    assert f"https://github.com/{owner}/{repo}" == catalog.REPOSITORY_URL
+    assert branch == catalog.REPOSITORY_BRANCH
+    assert path == "notebooks/2016/xnor_net.ipynb"
+
+
+@pytest.mark.parametrize("notebook", ["notebooks/2016/xnor_net.py", "", 3, None])
+def test_colab_url_bad_input(notebook):
+    with pytest.raises(ValueError, match="notebook"):
+        display.colab_url(notebook)
+
+
+# ------------------------------------------------------------------------------------------------- seed
+
+
+def test_set_seed_makes_torch_repeatable():
+    qteach.set_seed(123)
+    first = torch.randn(5)
+    qteach.set_seed(123)
+    assert torch.equal(torch.randn(5), first)
+    qteach.set_seed(124)
+    assert not torch.equal(torch.randn(5), first)
+
+
+def test_set_seed_seeds_numpy_and_random():
+    qteach.set_seed(7)
+    a = (np.random.rand(3).tolist(), random.random())
+    qteach.set_seed(7)
+    assert (np.random.rand(3).tolist(), random.random()) == a
+
+
+def test_set_seed_returns_seeded_generator():
+    generator = qteach.set_seed(5)
+    assert torch.equal(torch.randn(4, generator=generator), torch.randn(4, generator=torch.Generator().manual_seed(5)))
+
+
+@pytest.mark.parametrize("seed, error", [(-1, ValueError), (2 ** 32, ValueError), (1.5, TypeError), (True, TypeError)])
+def test_set_seed_bad_input(seed, error):
+    with pytest.raises(error, match="seed"):
+        qteach.set_seed(seed)
