@@ -140,6 +140,20 @@ def test_pyproject_does_not_pin_torch():
     assert re.search(r'"torch>=[0-9.]+"', text) and "torch==" not in text
 
 
+def assert_directive_fences_nest(markdown: str) -> None:
+    """A code block inside an exercise or solution needs a longer outer fence (````{solution}), or MyST closes
+    the directive at the code block's fence and the student version would keep part of the solution."""
+    fence = None
+    for line in markdown.splitlines():
+        if fence is None:
+            opened = re.match(r"^(`{3,}|:{3,})\{(exercise|solution)\}", line)
+            fence = opened.group(1) if opened else None
+        elif line.strip() == fence:
+            fence = None
+        elif line.startswith(fence):
+            pytest.fail(f"a fence {line.strip()!r} inside a {fence}-fenced directive: use a longer outer fence")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
 class TestNotebook:
     def test_belongs_to_the_catalog(self, path):
@@ -179,6 +193,9 @@ class TestNotebook:
         for label in labels:
             assert re.search(r"\{solution\}\s*" + re.escape(label), text), f"no solution for {label}"
         assert text.count("### BEGIN SOLUTION") == text.count("### END SOLUTION") >= 1
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                assert_directive_fences_nest(cell.source)
         assert "slider" in json.dumps([c.get("outputs", []) for c in nb.cells if c.cell_type == "code"]).lower() \
             or "slider_figure" in text or "staircase(" in text
         assert "ipywidgets" in text

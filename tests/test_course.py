@@ -70,6 +70,15 @@ def test_unbalanced_markers_are_refused(source, message):
         course.student_version(nb, "demo.ipynb")
 
 
+def test_a_solution_with_a_code_block_is_removed_whole():
+    nb = make_notebook()
+    nb.cells[4].source = (f"````{{solution}} {LABEL}\n:class: dropdown\nThe code:\n```python\ndef plus_one(x):\n"
+                          "    return x + 1\n```\nThat is all.\n````\nAfter the solution.")
+    student = course.student_version(nb, "demo.ipynb")
+    text = "\n".join(c.source for c in student.cells)
+    assert "return x + 1" not in text and "That is all" not in text and "After the solution." in text
+
+
 def test_solutions_only():
     out = course.solutions_only(make_notebook(), "demo.ipynb")
     text = "\n".join(c.source for c in out.cells)

@@ -20,7 +20,8 @@ BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 _EXERCISE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{exercise\}(?P<title>[^\n]*)\n(?P<body>.*?)^(?P=fence)\s*$",
                        re.MULTILINE | re.DOTALL)
-_SOLUTION = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution\}[^\n]*\n.*?^(?P=fence)[ \t]*\n?", re.MULTILINE | re.DOTALL)
+_SOLUTION = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution\}[^\n]*\n.*?^(?P=fence)[ \t]*(?:\n|\Z)",
+                       re.MULTILINE | re.DOTALL)
 _LABEL = re.compile(r"^:label:\s*(ex-[a-z0-9_]+-(\d+))\s*$", re.MULTILINE)
 _CHECK_PASSED = re.compile(r"✅ (ex-[a-z0-9_]+-\d+) passed")
 
