@@ -1,0 +1,209 @@
+r"""Numba kernels behind :mod:`qteach.bitops` (CPU fast path; private).
+
+Everything here works on NumPy arrays of packed ``uint64`` words. Bit ``b`` of word ``w`` holds element
+``64 w + b`` of the packed axis, and a set bit means a negative value (-1); padding bits past the end of the axis
+are 0 in every operand, so they cancel in ``a XOR b`` and never reach a popcount. The public functions in
+:mod:`qteach.bitops` validate their arguments, convert tensors to arrays and call these kernels; the kernels
+themselves assume valid input.
+
+All kernels are compiled lazily on first call (``cache=True`` keeps the machine code on disk for the next
+session) with ``fastmath=False``: they are exact integer code, so fast-math would buy nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+_JIT = dict(parallel=True, fastmath=False, cache=True)
+
+# Numba's "omp" layer loads the system libgomp next to torch's own copy: two OpenMP pools that both spin-wait
+# on the same cores after every parallel region, each slowing the other down (measured: several times slower
+# binary_conv2d on a loaded 2-core machine). Numba's built-in "workqueue" pool sleeps instead. Unless the user
+# picked a layer (NUMBA_THREADING_LAYER), use it; it must not be entered by two threads at once, so callers
+# hold ``lock`` around kernel calls.
+if numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = "workqueue"
+lock = threading.Lock()
+
+_M1 = np.uint64(0x5555555555555555)
+_M2 = np.uint64(0x3333333333333333)
+_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
+_H01 = np.uint64(0x0101010101010101)
+
+
+def use_threads(n: int) -> None:
+    """Run the parallel kernels on ``n`` threads, capped by numba's pool size (``NUMBA_NUM_THREADS``)."""
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+
+
+@njit(inline="always")
+def popcount64(x):
+    """Number of set bits of a ``uint64`` (SWAR; LLVM turns this idiom into ``popcnt``/``vpopcntq``)."""
+    x = x - ((x >> np.uint64(1)) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return (x * _H01) >> np.uint64(56)
+
+
+@njit(**_JIT)
+def pack_rows(x):
+    """Pack the signs of float32 rows x (R, K) along K into words (R, ceil(K / 64)).
+
+    Returns ``(words, nan_count)``: a bit is 1 where ``x < 0``; NaNs are counted so the caller can reject them.
+    """
+    rows, k = x.shape
+    n_words = (k + 63) // 64
+    words = np.empty((rows, n_words), np.uint64)
+    nan_count = 0
+    for r in prange(rows):
+        nans = 0
+        for w in range(n_words):
+            start = 64 * w
+            word = np.uint64(0)
+            for b in range(min(64, k - start)):
+                v = x[r, start + b]
+                if v < 0:
+                    word |= np.uint64(1) << np.uint64(b)
+                if v != v:
+                    nans += 1
+            words[r, w] = word
+        nan_count += nans
+    return words, nan_count
+
+
+@njit(**_JIT)
+def pack_channels(x):
+    """Channel-wise packing: the signs of float32 x (N, C, P) packed along C into words (N, P, ceil(C / 64)).
+
+    The word of a pixel holds its channels ``64 w .. 64 w + 63`` (daBNN's and BitFlow's layout), read one
+    contiguous channel plane at a time. Returns ``(words, nan_count)`` like :func:`pack_rows`.
+    """
+    n, c, p = x.shape
+    n_words = (c + 63) // 64
+    words = np.empty((n, p, n_words), np.uint64)
+    nan_count = 0
+    for q in prange(n * n_words):
+        img = q // n_words
+        w = q % n_words
+        pixel_words = np.zeros(p, np.uint64)
+        nans = 0
+        for b in range(min(64, c - 64 * w)):
+            bit = np.uint64(1) << np.uint64(b)
+            plane = x[img, 64 * w + b]
+            for i in range(p):
+                v = plane[i]
+                if v < 0:
+                    pixel_words[i] |= bit
+                if v != v:
+                    nans += 1
+        words[img, :, w] = pixel_words
+        nan_count += nans
+    return words, nan_count
+
+
+@njit(**_JIT)
+def xnor_gemm(a, b, k):
+    """``out[g, i, j] = k - 2 * popcount(a[i] XOR b[g, j])`` for a (M, W) and b (G, N, W) words; int32.
+
+    The (i, j) plane is cut into 64 x 64 tiles, processed in parallel, so that a tile's rows of ``a`` and ``b``
+    stay in cache while they are reused. Inside a tile, outputs are computed 2 x 2 at a time: each loaded word
+    of ``a`` and ``b`` serves two XOR-popcounts (a register block), and LLVM vectorises the loop over words.
+    At an odd edge the second row (column) repeats the first, which just writes the same output twice.
+    """
+    m, n_words = a.shape
+    groups, n, _ = b.shape
+    tile = 64
+    m_tiles = (m + tile - 1) // tile
+    n_tiles = (n + tile - 1) // tile
+    out = np.empty((groups, m, n), np.int32)
+    for q in prange(groups * m_tiles * n_tiles):
+        g = q // (m_tiles * n_tiles)
+        i_start = (q // n_tiles) % m_tiles * tile
+        j_start = q % n_tiles * tile
+        i_stop = min(i_start + tile, m)
+        j_stop = min(j_start + tile, n)
+        for i in range(i_start, i_stop, 2):
+            i2 = min(i + 1, i_stop - 1)
+            for j in range(j_start, j_stop, 2):
+                j2 = min(j + 1, j_stop - 1)
+                ones_11 = ones_12 = ones_21 = ones_22 = np.uint64(0)
+                for w in range(n_words):
+                    a1, a2, b1, b2 = a[i, w], a[i2, w], b[g, j, w], b[g, j2, w]
+                    ones_11 += popcount64(a1 ^ b1)
+                    ones_12 += popcount64(a1 ^ b2)
+                    ones_21 += popcount64(a2 ^ b1)
+                    ones_22 += popcount64(a2 ^ b2)
+                out[g, i, j] = k - 2 * np.int64(ones_11)
+                out[g, i, j2] = k - 2 * np.int64(ones_12)
+                out[g, i2, j] = k - 2 * np.int64(ones_21)
+                out[g, i2, j2] = k - 2 * np.int64(ones_22)
+    return out
+
+
+@njit(**_JIT)
+def im2col_words(xw, kh, kw, sh, sw, ph, pw, oh, ow):
+    """Unfold channel-packed images xw (N, H, W, Cw) into rows (N, oh * ow, kh * kw * Cw) of words.
+
+    A row holds the kh x kw taps of one output position, tap-major, Cw words per tap. Taps that fall in the
+    zero padding are left as zero words, i.e. they read as +1; :func:`zero_padding_correction` removes them.
+    """
+    n, h, w, cw = xw.shape
+    cols = np.zeros((n, oh * ow, kh * kw * cw), np.uint64)
+    for q in prange(n * oh):
+        img = q // oh
+        y = q % oh
+        for x in range(ow):
+            row = cols[img, y * ow + x]
+            for ky in range(kh):
+                iy = y * sh - ph + ky
+                if 0 <= iy < h:
+                    for kx in range(kw):
+                        ix = x * sw - pw + kx
+                        if 0 <= ix < w:
+                            start = (ky * kw + kx) * cw
+                            row[start:start + cw] = xw[img, iy, ix]
+    return cols
+
+
+@njit(**_JIT)
+def zero_padding_correction(out, ww, c, sh, sw, ph, pw, h, w):
+    r"""Subtract, in place, what the padded taps added to ``out`` (N, O, oh, ow) when they were read as +1.
+
+    A padded tap :math:`t` read as +1 contributed :math:`\sum_c \operatorname{sign}(w_{o,c,t}) = c - 2\,
+    \operatorname{popcount}(w_{o,t})`; a zero-padded input must contribute 0, so that sum is taken back out at
+    every output position whose window leaves the image (LCE's ``zero_padding_correction``). Only those border
+    positions are visited. ``ww`` is (O, kh, kw, Cw) channel-packed weights.
+    """
+    n, o_size, oh, ow = out.shape
+    _, kh, kw, _ = ww.shape
+    # The output positions whose kh x kw window leaves the image, and the top-left corner of each window.
+    border = np.empty((oh * ow, 2), np.int64)
+    n_border = 0
+    for y in range(oh):
+        for x in range(ow):
+            top, left = y * sh - ph, x * sw - pw
+            if not (top >= 0 and left >= 0 and top + kh <= h and left + kw <= w):
+                border[n_border, 0], border[n_border, 1] = y, x
+                n_border += 1
+    for o in prange(o_size):
+        tap_sums = np.empty((kh, kw), np.int64)
+        for ky in range(kh):
+            for kx in range(kw):
+                ones = np.uint64(0)
+                for word in ww[o, ky, kx]:
+                    ones += popcount64(word)
+                tap_sums[ky, kx] = c - 2 * np.int64(ones)
+        corrections = np.zeros(n_border, np.int64)
+        for b in range(n_border):
+            top, left = border[b, 0] * sh - ph, border[b, 1] * sw - pw
+            for ky in range(kh):
+                for kx in range(kw):
+                    if not (0 <= top + ky < h and 0 <= left + kx < w):
+                        corrections[b] += tap_sums[ky, kx]
+        for img in range(n):
+            for b in range(n_border):
+                out[img, o, border[b, 0], border[b, 1]] -= corrections[b]
