@@ -63,8 +63,16 @@ def _describe(expected) -> str:
     return f"about {float(expected):.6g}"
 
 
-def passed(exercise: str, what: str) -> str:
-    """Print and return the success line of a check."""
-    line = f"✅ {_label(exercise)} passed: {what}"
+class SuccessLine(str):
+    """The success line of a check: a plain ``str`` for code and tests, which Jupyter does not display again
+    when a check is the last call of a cell (the line was already printed)."""
+
+    def _ipython_display_(self):
+        pass
+
+
+def passed(exercise: str, what: str) -> SuccessLine:
+    """Print the success line of a check and return it."""
+    line = SuccessLine(f"✅ {_label(exercise)} passed: {what}")
     print(line)
     return line

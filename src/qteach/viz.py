@@ -142,3 +142,35 @@ def accuracy_vs_bits(results: dict, title: str = "Accuracy vs bit width", baseli
                       annotation_text="full precision", annotation_position="bottom right")
     fig.update_xaxes(type="category")
     return fig
+
+
+def explore(update, **controls):
+    """A live control panel for readers in a kernel: ipywidgets controls that re-run ``update`` on every change.
+
+    ``update(**values)`` receives the controls' current values (keyword arguments named like the controls) and
+    returns what to show: a plotly figure, text, anything Jupyter can display. Example::
+
+        viz.explore(lambda bits: viz.staircase((bits,)), bits=widgets.IntSlider(4, 1, 8))
+
+    The result is drawn into an ``Output`` widget with ``append_display_data`` rather than through
+    ``ipywidgets.interact``: ``interact`` captures output through the kernel's message stream, which makes
+    headless runners (nbclient, used by the book's tools) stall now and then (jupyter/nbclient#312). In the
+    static HTML book a widget cannot run: the slider figures are the static equivalent.
+    """
+    import ipywidgets as widgets
+
+    if not callable(update):
+        raise TypeError(f"update must be callable, got {type(update).__name__}")
+    if not controls or not all(isinstance(c, widgets.ValueWidget) for c in controls.values()):
+        raise TypeError("controls must be ipywidgets value widgets passed by keyword, e.g. bits=IntSlider(...)")
+    output = widgets.Output()
+
+    def refresh(_change=None):
+        shown = update(**{name: control.value for name, control in controls.items()})
+        output.outputs = ()
+        output.append_display_data(shown)
+
+    for control in controls.values():
+        control.observe(refresh, names="value")
+    refresh()
+    return widgets.VBox([*controls.values(), output])

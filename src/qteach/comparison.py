@@ -1,0 +1,152 @@
+"""One protocol to compare the book's quantization methods: the results page.
+
+Every method is trained and evaluated the same way, so that differences come from the quantizers alone:
+
+- **data**: scikit-learn's digits, flattened to 64 features, the stratified 75/25 split of
+  :func:`qteach.data.digits` (seed 0);
+- **architecture**: an MLP 64 → 128 → 128 → 128 → 10. The first and last layers stay in full precision (as in
+  XNOR-Net, DoReFa-Net and most papers of the book); the two middle layers are quantized by the method, each
+  followed by batch norm and the method's activation;
+- **training**: Adam, learning rate 0.01, batch 64, 15 epochs, the method's latent-weight clipping if it has one;
+- **seeds**: each configuration is trained with several seeds (initialisation and batch order); the page reports
+  the mean and standard deviation of the final test accuracy.
+
+A method is a set of quantizers from its paper's module (:mod:`qteach.papers`) for given weight/activation bit
+widths (W/A, 32 meaning full precision). Post-training methods (quantize a trained full-precision model, no
+retraining) reuse the full-precision runs of the same seeds.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from qteach import data as qdata
+from qteach import nn as qnn
+from qteach import train
+from qteach.seed import set_seed
+
+HIDDEN = 128
+EPOCHS = 15
+LR = 1e-2
+BATCH_SIZE = 64
+FULL = 32
+
+
+@dataclass(frozen=True)
+class Method:
+    """A row group of the results table.
+
+    ``layer(w_bits, a_bits)`` returns ``(weight_quantizer, input_quantizer, activation)`` for a quantized layer;
+    ``post_training(model, w_bits)``, if given, quantizes a trained full-precision model instead (no retraining).
+    """
+
+    name: str
+    paper: str  # catalog slug
+    configs: tuple  # (w_bits, a_bits) pairs
+    layer: Callable | None = None
+    weight_clip: float | None = None
+    post_training: Callable | None = None
+    note: str = ""
+
+
+def protocol_mlp(method: Method, w_bits: int, a_bits: int) -> nn.Sequential:
+    """The protocol's MLP with the method's quantizers in the two middle layers."""
+    if method.layer is None:
+        raise ValueError(f"{method.name} is a post-training method: it has no layers of its own")
+    layers: list[nn.Module] = [nn.Linear(64, HIDDEN), nn.BatchNorm1d(HIDDEN)]
+    _, _, activation = method.layer(w_bits, a_bits)
+    layers.append(activation)
+    for _ in range(2):
+        weight_quantizer, input_quantizer, activation = method.layer(w_bits, a_bits)
+        layers += [qnn.QuantLinear(HIDDEN, HIDDEN, weight_quantizer=weight_quantizer, input_quantizer=input_quantizer),
+                   nn.BatchNorm1d(HIDDEN), activation]
+    layers.append(nn.Linear(HIDDEN, 10))
+    return nn.Sequential(*layers)
+
+
+def split() -> qdata.Split:
+    return qdata.digits(flatten=True, seed=0)
+
+
+def _train(model: nn.Module, data: qdata.Split, seed: int, weight_clip: float | None) -> float:
+    history = train.fit(model, data, epochs=EPOCHS, lr=LR, batch_size=BATCH_SIZE, weight_clip=weight_clip,
+                        seed=seed, progress=False)
+    return history.final_test_accuracy
+
+
+@dataclass
+class Result:
+    method: str
+    paper: str
+    w_bits: int
+    a_bits: int
+    accuracies: list = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.accuracies)
+
+    @property
+    def std(self) -> float:
+        return statistics.stdev(self.accuracies) if len(self.accuracies) > 1 else 0.0
+
+
+def run(methods: list[Method], seeds=(0, 1, 2), baseline: Method | None = None) -> list[Result]:
+    """Train every configuration of every method with every seed under the protocol."""
+    data = split()
+    results = []
+    trained_full: dict[int, nn.Module] = {}
+
+    def full_precision(seed: int) -> nn.Module:
+        if seed not in trained_full:
+            set_seed(seed)
+            model = protocol_mlp(baseline, FULL, FULL)
+            _train(model, data, seed, None)
+            trained_full[seed] = model
+        return trained_full[seed]
+
+    for method in methods:
+        for w_bits, a_bits in method.configs:
+            result = Result(method.name, method.paper, w_bits, a_bits)
+            for seed in seeds:
+                if method.post_training is not None:
+                    if baseline is None:
+                        raise ValueError("post-training methods need the full-precision baseline method")
+                    model = method.post_training(full_precision(seed), w_bits)
+                    result.accuracies.append(train.evaluate(model, data.x_test, data.y_test))
+                else:
+                    set_seed(seed)
+                    model = protocol_mlp(method, w_bits, a_bits)
+                    result.accuracies.append(_train(model, data, seed, method.weight_clip))
+                    if method is baseline:
+                        trained_full.setdefault(seed, model)
+            results.append(result)
+    return results
+
+
+def _relu_layer(weight_quantizer_for):
+    """A method that quantizes weights only: full-precision inputs and ReLU."""
+    return lambda w_bits, a_bits: (weight_quantizer_for(w_bits), None, nn.ReLU())
+
+
+def methods() -> list[Method]:
+    """The methods of the results page, in the book's order; the first is the full-precision baseline."""
+    from qteach.papers import binaryconnect, dorefa_net, ternary_weight_networks
+
+    def dorefa_layer(w_bits, a_bits):
+        weight = None if w_bits == FULL else dorefa_net.WeightQuantizer(w_bits)
+        return weight, None, dorefa_net.ActivationQuantizer(a_bits)
+
+    return [
+        Method("Full precision", "", ((FULL, FULL),), layer=lambda w, a: (None, None, nn.ReLU())),
+        Method("BinaryConnect (deterministic)", "binaryconnect", ((1, FULL),),
+               layer=_relu_layer(lambda w: binaryconnect.BinaryConnect(stochastic=False)), weight_clip=1.0),
+        Method("TWN", "ternary_weight_networks", ((2, FULL),),
+               layer=_relu_layer(lambda w: ternary_weight_networks.TernaryWeightQuantizer())),
+        Method("DoReFa-Net", "dorefa_net", ((1, 1), (1, FULL), (2, FULL), (2, 2), (4, 4)), layer=dorefa_layer),
+    ]
