@@ -1,0 +1,116 @@
+"""Self-checks of the BinaryNet chapter (notebooks/2016/binarynet.ipynb).
+
+Each check calls the student's function on several inputs, compares with a reference computed independently (a
+float dot product of signs; batch norm evaluated in float64 at every integer of a range), and either prints the
+success line or raises ``AssertionError`` with a hint that names the likely mistake.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+
+from qteach.binary import sign
+from qteach.checks import expect, fail, passed
+
+_SLUG = "binarynet"
+
+
+def _label(n: int) -> str:
+    return f"ex-{_SLUG}-{n}"
+
+
+# --- exercise 1: one XNOR-popcount dot product ------------------------------------------------------------------
+
+
+def _dot_inputs():
+    g = torch.Generator().manual_seed(2)
+    a1, b1 = torch.randn(70, generator=g), torch.randn(70, generator=g)
+    a2 = torch.tensor([0.0, -1.0, 2.0, 0.0])  # exact zeros: sign(0) = +1
+    b2 = torch.tensor([1.0, 1.0, -3.0, 0.5])
+    return [(a1, b1), (a2, b2), (torch.tensor([-1.0]), torch.tensor([-4.0])), (torch.ones(32), -torch.ones(32))]
+
+
+def check_1(xnor_popcount_dot) -> str:
+    """Check ``xnor_popcount_dot(a, b)`` for 1-D real tensors: sign(a) . sign(b) as an int, via bits."""
+    label = _label(1)
+    expect(callable(xnor_popcount_dot), label, "pass your function itself, e.g. check_1(xnor_popcount_dot)")
+    for a, b in _dot_inputs():
+        got = xnor_popcount_dot(a.clone(), b.clone())
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if isinstance(got, bool) or not isinstance(got, numbers.Real) or got != int(got):
+            fail(label, f"return an integer (a Python int), got {got!r}")
+        k = a.numel()
+        expected = int((sign(a) * sign(b)).sum())
+        agreements = (k + expected) // 2
+        if got != expected:
+            hints = {
+                agreements: "that is popcount(xnor) = the number of agreements p; the dot product is 2p - K.",
+                k - agreements: "that counts disagreements; the dot product is 2 * agreements - K.",
+                2 * agreements: "subtract K: every position contributes +1 or -1, so the dot product is 2p - K.",
+                int((torch.sign(a) * torch.sign(b)).sum()): "a value of exactly 0 must count as +1 (x >= 0 gives "
+                                                            "bit 1), as torch.sign(0) = 0 is not a binary value.",
+            }
+            default = ("set bit i for a_i >= 0, XNOR the two words, count the ones (p) among the first K bits, "
+                       "return 2p - K.")
+            fail(label, f"for K = {k} you returned {got}, expected {expected}. {hints.get(int(got), default)}")
+    return passed(label, "2 popcount(xnor) - K equals the dot product of signs on 4 pairs (K = 70, 4, 1, 32; "
+                         "exact zeros)")
+
+
+# --- exercise 2: batch norm + sign as an integer threshold ------------------------------------------------------
+
+
+_CASES = [  # (mean, var, gamma, beta, eps)
+    (3.3, 4.0, 1.5, 0.2, 1e-5),
+    (-7.1, 9.0, 0.5, -1.1, 1e-5),
+    (2.6, 1.0, -2.0, 0.3, 1e-5),
+    (0.4, 16.0, -0.7, -2.3, 1e-5),
+    (5.0, 2.0, 0.0, 0.5, 1e-5),
+    (5.0, 2.0, 0.0, -0.5, 1e-5),
+    (12.2, 0.5, 3.0, 1.0, 1e-5),
+]
+_RANGE = range(-40, 41)
+
+
+def _bn_sign(s, mean, var, gamma, beta, eps):
+    value = gamma * (s - mean) / math.sqrt(var + eps) + beta
+    return 1 if value >= 0 else -1
+
+
+def check_2(fold) -> str:
+    """Check ``fold(mean, var, gamma, beta, eps)`` -> ``(flip, tau)``: +1 iff flip * s >= tau, for integer s."""
+    label = _label(2)
+    expect(callable(fold), label, "pass your function itself, e.g. check_2(fold)")
+    for mean, var, gamma, beta, eps in _CASES:
+        try:
+            result = fold(mean, var, gamma, beta, eps)
+        except ZeroDivisionError:
+            fail(label, "gamma = 0 divides by zero: then the output is the constant sign(beta); return a threshold "
+                        "that every s passes (beta >= 0) or none does.")
+        expect(isinstance(result, tuple) and len(result) == 2, label, "return a pair (flip, tau)")
+        flip, tau = (v.item() if isinstance(v, torch.Tensor) else v for v in result)
+        expect(flip in (1, -1), label, f"flip must be +1 or -1, got {flip!r}")
+        if isinstance(tau, float) and tau == int(tau):
+            tau = int(tau)
+        expect(isinstance(tau, int) and not isinstance(tau, bool), label,
+               f"tau must be an integer (the accumulator is an integer), got {tau!r}; round the real threshold")
+        wrong = [s for s in _RANGE if (1 if flip * s >= tau else -1) != _bn_sign(s, mean, var, gamma, beta, eps)]
+        if wrong:
+            t = mean - beta * math.sqrt(var + eps) / gamma if gamma else None
+            if gamma < 0 and flip == 1:
+                hint = "for gamma < 0 the inequality turns round: +1 iff s <= t, i.e. -s >= -t (flip = -1)."
+            elif gamma == 0:
+                hint = "with gamma = 0 the output is sign(beta) for every s (sign(0) = +1)."
+            elif t is not None and len(wrong) == 1:
+                hint = (f"off by one at s = {wrong[0]}: s is an integer, so s >= t is s >= ceil(t) (and -s >= -t is "
+                        "-s >= ceil(-t)); floor or round gives the wrong integer.")
+            else:
+                hint = "the real threshold is t = mean - beta * sqrt(var + eps) / gamma."
+            fail(label, f"for mean={mean}, var={var}, gamma={gamma}, beta={beta} your (flip, tau) = ({flip}, {tau}) "
+                        f"disagrees with sign(batch_norm(s)) at s = {wrong[:3]}. {hint}")
+    return passed(label, f"(flip, tau) reproduces sign(batch_norm(s)) for every integer s in [-40, 40] in "
+                         f"{len(_CASES)} cases (gamma > 0, gamma < 0, gamma = 0 with both signs of beta)")
