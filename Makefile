@@ -52,7 +52,7 @@ test-unit: setup
 
 test-notebooks: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile --nbval --nbval-current-env \
-	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:randomly notebooks
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:randomly notebooks book/results.ipynb
 
 test-html: browser book
 	$(PY) -m pytest -q tests/test_html.py

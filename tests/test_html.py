@@ -68,7 +68,8 @@ def open_page(browser, path: Path):
 
 def test_the_book_has_its_pages():
     names = {str(p.relative_to(HTML)) for p in PAGES}
-    assert {"book/intro.html", "book/how_to_use.html", "book/api.html", "book/bibliography.html"} <= names
+    assert {"book/intro.html", "book/how_to_use.html", "book/api.html", "book/bibliography.html",
+            "book/results.html", "book/instructors.html"} <= names
     assert {f"book/_generated/years/{y}.html" for y in catalog.YEARS} <= names
     assert {str(nb.with_suffix(".html")) for nb in NOTEBOOKS} <= names
 

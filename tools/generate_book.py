@@ -155,7 +155,8 @@ def toc() -> dict:
             {"caption": "For instructors", "chapters": [
                 {"file": "book/instructors"}, {"file": "book/_generated/exercise_index"},
                 {"file": "book/_generated/execution_status"}]},
-            {"caption": "Reference", "chapters": [{"file": "book/api"}, {"file": "book/bibliography"}]},
+            {"caption": "Reference", "chapters": [{"file": "book/results"}, {"file": "book/api"},
+                                                  {"file": "book/bibliography"}]},
         ],
     }
 

@@ -126,13 +126,14 @@ def accuracy_vs_bits(results: dict, title: str = "Accuracy vs bit width", baseli
     """Lines of accuracy (percent) against bit width, one per method.
 
     ``results`` maps a method name to ``{bits: accuracy}`` with accuracy in [0, 1], or to
-    ``{bits: (mean, std)}`` for error bars. ``baseline`` draws the full-precision accuracy as a dashed line.
+    ``{bits: (mean, std)}`` for error bars. Numeric bit widths are sorted; labels such as ``"W1/A1"`` keep the
+    order given. ``baseline`` draws the full-precision accuracy as a dashed line.
     """
     if not isinstance(results, dict) or not results:
         raise ValueError("results must be a non-empty dict of method -> {bits: accuracy}")
     fig = figure(title, xaxis_title, "test accuracy (%)")
     for name, curve in results.items():
-        bits = sorted(curve)
+        bits = sorted(curve) if all(isinstance(b, (int, float)) for b in curve) else list(curve)
         pairs = [curve[b] if isinstance(curve[b], tuple) else (curve[b], None) for b in bits]
         error = [100 * s for _, s in pairs] if all(s is not None for _, s in pairs) else None
         fig.add_trace(go.Scatter(x=bits, y=[100 * m for m, _ in pairs], mode="lines+markers", name=name,

@@ -202,3 +202,15 @@ def test_bad_input():
         xn.speedup(0, 9)
     with pytest.raises(TypeError, match="filter_size"):
         xn.speedup(64, 2.5)
+
+
+def test_scaled_sign_input_is_beta_times_sign_per_sample():
+    x = torch.tensor([[0.5, -1.5, 0.0, 2.0], [-0.2, -0.2, 0.2, 0.2]], requires_grad=True)
+    out = xn.ScaledSignInput()(x)
+    # beta = mean |x| per row: (0.5 + 1.5 + 0 + 2) / 4 = 1.0 and 0.2; sign(0) = +1
+    expected = torch.tensor([[1.0, -1.0, 1.0, 1.0], [-0.2, -0.2, 0.2, 0.2]])
+    assert torch.allclose(out, expected)
+    out.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    with pytest.raises(ValueError, match="x"):
+        xn.ScaledSignInput()(torch.ones(2, 3, 4))

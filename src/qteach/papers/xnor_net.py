@@ -82,6 +82,7 @@ __all__ = [
     "xnor_cnn",
     "VARIANTS",
     "speedup",
+    "ScaledSignInput",
 ]
 
 VARIANTS = ("float", "bwn", "xnor", "xnor_alpha_only", "binary")
@@ -349,3 +350,24 @@ def speedup(channels, filter_size) -> float:
     c = require_int(channels, "channels", minimum=1)
     n_w = require_int(filter_size, "filter_size", minimum=1)
     return 64 * c * n_w / (c * n_w + 64)
+
+
+class ScaledSignInput(nn.Module):
+    r"""XNOR-Net's binary input for a fully connected layer: :math:`\beta\,\operatorname{sign}(X)` per sample.
+
+    .. math:: \beta = \frac{1}{n}\lVert X \rVert_{\ell 1}, \qquad X^\top W \approx
+        \beta\,\operatorname{sign}(X)^\top \alpha\,\operatorname{sign}(W)
+
+    (sec. 3.2, the optimal approximation of one dot product). In a fully connected layer every output shares the
+    whole input as its "window", so :math:`K` reduces to one :math:`\beta` per sample (the mean of :math:`|X|`
+    over the features). Forward :math:`\beta \operatorname{sign}(X)`; the sign back-propagates with the clipped
+    straight-through estimator (:func:`qteach.binary.ste_sign`) and the gradient also flows through
+    :math:`\beta`, as through :math:`K` in :class:`XNORConv2d`. ``x`` is (N, features). ``precision = 1``.
+    """
+
+    precision = 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        require_float_tensor(x, "x")
+        require_ndim(x, "x", 2)
+        return binary.ste_sign(x) * x.abs().mean(dim=1, keepdim=True)
