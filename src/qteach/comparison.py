@@ -18,6 +18,7 @@ retraining) reuse the full-precision runs of the same seeds.
 
 from __future__ import annotations
 
+import copy
 import statistics
 from dataclasses import dataclass, field
 from typing import Callable
@@ -42,7 +43,10 @@ class Method:
     """A row group of the results table.
 
     ``layer(w_bits, a_bits)`` returns ``(weight_quantizer, input_quantizer, activation)`` for a quantized layer;
-    ``post_training(model, w_bits)``, if given, quantizes a trained full-precision model instead (no retraining).
+    ``prepare(model)``, if given, runs on the freshly built model before training (a paper's initialisation).
+    ``post_training(model, w_bits, data, seed)``, if given, replaces training: it receives a trained
+    full-precision protocol model (a copy) and returns the quantized model to evaluate, re-training it on
+    ``data`` only if the paper does (INQ).
     """
 
     name: str
@@ -50,6 +54,7 @@ class Method:
     configs: tuple  # (w_bits, a_bits) pairs
     layer: Callable | None = None
     weight_clip: float | None = None
+    prepare: Callable | None = None
     post_training: Callable | None = None
     note: str = ""
 
@@ -134,11 +139,14 @@ def run(methods: list[Method], seeds=(0, 1, 2), baseline: Method | None = None) 
                 if method.post_training is not None:
                     if baseline is None:
                         raise ValueError("post-training methods need the full-precision baseline method")
-                    model = method.post_training(full_precision(seed), w_bits)
+                    set_seed(seed)
+                    model = method.post_training(copy.deepcopy(full_precision(seed)), w_bits, data, seed)
                     result.accuracies.append(train.evaluate(model, data.x_test, data.y_test))
                 else:
                     set_seed(seed)
                     model = protocol_mlp(method, w_bits, a_bits)
+                    if method.prepare is not None:
+                        method.prepare(model)
                     result.accuracies.append(_train(model, data, seed, method.weight_clip))
                     if method is baseline:
                         trained_full.setdefault(seed, model)
@@ -151,9 +159,27 @@ def _relu_layer(weight_quantizer_for):
     return lambda w_bits, a_bits: (weight_quantizer_for(w_bits), None, nn.ReLU())
 
 
+def with_weight_quantizer(model: nn.Module, make_quantizer: Callable) -> nn.Module:
+    """``model`` (a trained protocol model) with ``make_quantizer()`` as the weight quantizer of its quantized
+    layers: post-training quantization, no retraining. Changes and returns ``model``."""
+    for module in model.modules():
+        if isinstance(module, qnn.QuantLinear):
+            module.weight_quantizer = make_quantizer()
+    return model
+
+
 def methods() -> list[Method]:
     """The methods of the results page, in the book's order; the first is the full-precision baseline."""
-    from qteach.papers import binaryconnect, dorefa_net, ternary_weight_networks, xnor_net
+    from qteach.papers import (abc_net, binaryconnect, dorefa_net, fine_grained_ternary, hwgq,
+                               incremental_network_quantization, shiftcnn, ternary_weight_networks,
+                               trained_ternary_quantization, wrpn, xnor_net)
+
+    inq = incremental_network_quantization
+
+    def inq_post_training(model, w_bits, data, seed):
+        with_weight_quantizer(model, lambda: inq.INQQuantizer(bits=w_bits))
+        inq.incremental_quantization(model, data, epochs=2, seed=seed, batch_size=BATCH_SIZE)
+        return model
 
     def dorefa_layer(w_bits, a_bits):
         weight = None if w_bits == FULL else dorefa_net.WeightQuantizer(w_bits)
@@ -174,4 +200,28 @@ def methods() -> list[Method]:
         Method("TWN", "ternary_weight_networks", ((2, FULL),),
                layer=_relu_layer(lambda w: ternary_weight_networks.TernaryWeightQuantizer())),
         Method("DoReFa-Net", "dorefa_net", ((1, 1), (1, FULL), (2, FULL), (2, 2), (4, 4)), layer=dorefa_layer),
+        Method("Fine-grained ternary (N=4), no retraining", "fine_grained_ternary", ((2, FULL),),
+               post_training=lambda model, w, data, seed: with_weight_quantizer(
+                   model, lambda: fine_grained_ternary.FineGrainedTernaryQuantizer(group_size=4)),
+               note="one scale per group of 4 input weights, applied to the trained full-precision model"),
+        Method("ShiftCNN (N=2, B=4), no retraining", "shiftcnn", ((8, FULL),),
+               post_training=lambda model, w, data, seed: with_weight_quantizer(
+                   model, lambda: shiftcnn.ShiftQuantizer(n_terms=2, bits=4)),
+               note="each weight a sum of two signed powers of two, applied to the trained model"),
+        Method("HWGQ", "hwgq", ((1, 2),),
+               layer=lambda w, a: (xnor_net.BinaryWeight(), None, hwgq.HWGQ(bits=a)), weight_clip=1.0,
+               note="binary weights (BWN), 2-bit half-wave Gaussian quantizer as the activation"),
+        Method("INQ (from the trained model)", "incremental_network_quantization", ((4, FULL),),
+               post_training=inq_post_training,
+               note="50/75/87.5/100 % of the weights to powers of two, 2 epochs of re-training per step"),
+        Method("TTQ", "trained_ternary_quantization", ((2, FULL),),
+               layer=_relu_layer(lambda w: trained_ternary_quantization.TTQQuantizer()),
+               prepare=trained_ternary_quantization.normalize_latent_weights_,
+               note="learned positive and negative scales; latent weights normalised to [-1, 1] first"),
+        Method("WRPN (width x1)", "wrpn", ((2, 2), (4, 4)),
+               layer=lambda w, a: (wrpn.WRPNWeightQuantizer(w), None, wrpn.WRPNActivationQuantizer(a)),
+               prepare=wrpn.init_latent_weights_, note="the protocol's width; the chapter widens the layers"),
+        Method("ABC-Net (M = N = 3)", "abc_net", ((3, 3),),
+               layer=lambda w, a: (abc_net.ABCWeightQuantizer(w), abc_net.ABCActivationQuantizer(a), nn.Identity()),
+               note="3 binary bases for the weights, 3 shifted binary activations"),
     ]
