@@ -168,6 +168,10 @@ def explore(update, **controls):
 
     def refresh(_change=None):
         shown = update(**{name: control.value for name, control in controls.items()})
+        if isinstance(shown, str):  # text is shown as text, not as its repr
+            from IPython.display import Pretty
+
+            shown = Pretty(shown)
         output.outputs = ()
         output.append_display_data(shown)
 

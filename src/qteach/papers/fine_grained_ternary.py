@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from qteach import binary
 from qteach._validate import require_bool, require_float_tensor, require_int, require_no_nan
 
 __all__ = [
@@ -279,18 +280,6 @@ def grouped_ternary_linear(x: torch.Tensor, w_t: torch.Tensor, alpha: torch.Tens
 
 # ------------------------------------------------------------------------------------------------- quantizer
 
-class _StraightThrough(torch.autograd.Function):
-    """Forward: the quantized tensor; backward: the gradient reaches the latent weights unchanged."""
-
-    @staticmethod
-    def forward(ctx, w, quantized):
-        return quantized
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return grad_output, None
-
-
 class FineGrainedTernaryQuantizer(nn.Module):
     r"""FGQ weight quantizer for :class:`qteach.nn.QuantLinear` / ``QuantConv2d``: :math:`W \mapsto \alpha_g
     \hat{W}^{(g)}` with one scale per group of ``group_size`` input channels (:func:`group_ternary`).
@@ -316,7 +305,7 @@ class FineGrainedTernaryQuantizer(nn.Module):
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             quantized = fgq_quantize(w, self.group_size, self.rule, self.asymmetric)
-        return _StraightThrough.apply(w, quantized)
+        return binary.straight_through(w, quantized)
 
     def extra_repr(self) -> str:
         return f"group_size={self.group_size}, rule={self.rule!r}, asymmetric={self.asymmetric}"

@@ -191,16 +191,6 @@ def inner_product_error(x: torch.Tensor, w: torch.Tensor, alpha: torch.Tensor, b
     return float(((target - x @ approx.T) ** 2).sum() / (target**2).sum().clamp(min=torch.finfo(torch.float64).tiny))
 
 
-class _StraightThrough(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, w, quantized):
-        return quantized
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return grad_output, None
-
-
 class HashingWeightQuantizer(nn.Module):
     r"""Binary weights :math:`\alpha_i b_i` per output unit as a ``weight_quantizer``, data-aware once it has
     seen inputs.
@@ -257,7 +247,7 @@ class HashingWeightQuantizer(nn.Module):
             raise ValueError(f"w must have an output dimension first and at least 2 dimensions, got {tuple(w.shape)}")
         alpha, b = self.binarize(w)
         quantized = (alpha.reshape(-1, 1) * b).reshape(w.shape)
-        return _StraightThrough.apply(w, quantized)
+        return binary.straight_through(w, quantized)
 
     def extra_repr(self) -> str:
         observed = "observed" if self.gram.numel() else "not observed (XNOR-Net fallback)"

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from qteach import binary
 from qteach._validate import require_float_tensor, require_int, require_no_nan, require_tensor
 
 __all__ = [
@@ -209,18 +210,6 @@ def shift_add_linear(x_int: torch.Tensor, code: ShiftCode) -> torch.Tensor:
     return acc
 
 
-class _StraightThrough(torch.autograd.Function):
-    """Forward: the quantized tensor; backward: the gradient reaches the latent weights unchanged."""
-
-    @staticmethod
-    def forward(ctx, w, quantized):
-        return quantized
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return grad_output, None
-
-
 class ShiftQuantizer(nn.Module):
     r"""ShiftCNN weight quantizer for :class:`qteach.nn.QuantLinear` / ``QuantConv2d``: :math:`W \mapsto
     \max|W| \sum_{n=1}^{N} q_n` (:func:`shift_quantize`, one normalisation per tensor as in the official script).
@@ -240,7 +229,7 @@ class ShiftQuantizer(nn.Module):
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             quantized = shift_quantize(w, self.n_terms, self.bits)
-        return _StraightThrough.apply(w, quantized)
+        return binary.straight_through(w, quantized)
 
     def extra_repr(self) -> str:
         return f"n_terms={self.n_terms}, bits={self.bits}"
