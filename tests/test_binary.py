@@ -101,6 +101,35 @@ def test_ste_sign_without_clip_is_identity_gradient():
     assert torch.equal(grad, upstream)
 
 
+# --------------------------------------------------------------------------------------- straight_through
+
+
+def test_straight_through_value_is_quantized_exactly():
+    latent = torch.tensor([-3.457080602645874, 0.2, -0.7, 0.0], requires_grad=True)
+    quantized = torch.tensor([-4 / 3, 1.0, -1.0, 1.0])
+    out = binary.straight_through(latent, quantized)
+    assert torch.equal(out, quantized)
+    # the detach trick rounds: in float32, -3.4570806 + (-4/3 + 3.4570806) is one step away from -4/3
+    assert not torch.equal(latent + (quantized - latent).detach(), quantized)
+
+
+def test_straight_through_gradient_is_identity_to_latent():
+    latent = random_x(1000, seed=8, spread=5.0).requires_grad_(True)
+    quantized = (torch.round(latent.detach() * 3) / 3).requires_grad_(True)
+    upstream = random_x(1000, seed=9)
+    (binary.straight_through(latent, quantized) * upstream).sum().backward()
+    assert torch.equal(latent.grad, upstream)          # unchanged, even where |latent| > 1 (no clipping)
+    assert quantized.grad is None                      # nothing reaches the quantized tensor
+
+
+def test_straight_through_hand_computed_gradient():
+    latent = torch.tensor([-2.0, 0.2, 3.0], requires_grad=True)
+    out = binary.straight_through(latent, binary.sign(latent.detach()))
+    assert out.tolist() == [-1.0, 1.0, 1.0]
+    (out * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert latent.grad.tolist() == [1.0, 2.0, 3.0]
+
+
 # -------------------------------------------------------------------------------------------- approx_sign
 
 
@@ -207,3 +236,12 @@ def test_ste_sign_bad_clip(clip, error):
 def test_mean_abs_scale_bad_w(w, error):
     with pytest.raises(error, match=r"\bw\b"):
         binary.mean_abs_scale(w)
+
+
+def test_straight_through_bad_input():
+    with pytest.raises(TypeError, match="latent"):
+        binary.straight_through([1.0], torch.ones(1))
+    with pytest.raises(TypeError, match="quantized"):
+        binary.straight_through(torch.ones(2), torch.ones(2, dtype=torch.int64))
+    with pytest.raises(ValueError, match="quantized"):
+        binary.straight_through(torch.ones(2), torch.ones(3))

@@ -248,6 +248,21 @@ def test_fit_is_deterministic(blobs_split, optimizer):
     assert first == second
 
 
+def test_fit_with_an_optimizer_factory(blobs_split):
+    # a callable params -> Optimizer: the same SGD as optimizer="sgd" gives the same history, step for step
+    built = []
+
+    def sgd(params):
+        built.append(torch.optim.SGD(params, lr=0.05, momentum=0.9))
+        return built[-1]
+
+    model = mlp()
+    ours = train.fit(model, blobs_split, epochs=2, optimizer=sgd, progress=False, seed=3)
+    assert train.fit(mlp(), blobs_split, epochs=2, lr=0.05, optimizer="sgd", progress=False, seed=3) == ours
+    assert len(built) == 1
+    assert [p for group in built[0].param_groups for p in group["params"]] == list(model.parameters())
+
+
 def test_fit_seed_changes_batch_order(blobs_split):
     first = train.fit(mlp(), blobs_split, epochs=1, progress=False, seed=1)
     second = train.fit(mlp(), blobs_split, epochs=1, progress=False, seed=2)
@@ -335,6 +350,13 @@ def test_accuracy_bad_shapes():
 def test_fit_bad_input(blobs_split, kwargs, error, name):
     with pytest.raises(error, match=name):
         train.fit(mlp(), blobs_split, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("optimizer", [42, None, torch.optim.SGD([nn.Parameter(torch.ones(1))], lr=0.1),
+                                       lambda params: "adam"])
+def test_fit_optimizer_neither_a_name_nor_a_factory(blobs_split, optimizer):
+    with pytest.raises(TypeError, match="optimizer"):
+        train.fit(mlp(), blobs_split, progress=False, optimizer=optimizer)
 
 
 @pytest.mark.parametrize("bad_data", [None, (torch.zeros(4, 16), torch.zeros(4, dtype=torch.int64)), "blobs"])

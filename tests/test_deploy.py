@@ -357,6 +357,81 @@ def test_export_rejects_what_it_cannot_pack(model, match):
         deploy.export(model)
 
 
+def test_bn_sign_threshold_is_the_closed_form_of_fold_threshold():
+    # the parameters of test_fold_threshold_hand_computed, given as tensors: same flips and thresholds
+    t = torch.tensor
+    th = deploy.bn_sign_threshold(t([1.0, -1.0, 0.0, 0.0]), t([0.5, 0.5, -1.0, 0.0]), t([2.5] * 4), t([3.5] * 4),
+                                  eps=0.5, low=-10, high=10)
+    assert th.flip.tolist() == [1, -1, 1, 1] and th.tau.tolist() == [2, -3, 11, -10] and th.corrections == 0
+    assert th.flip.dtype == torch.int8 and th.tau.dtype == torch.int64
+    bn = random_bn(64, seed=5)
+    gamma, beta, mean, var = deploy.bn_parameters(bn)
+    closed = deploy.bn_sign_threshold(gamma, beta, mean, var, bn.eps, -40, 40)
+    folded = deploy.fold_threshold(bn, -40, 40)
+    assert folded.corrections == 0 and torch.equal(closed.tau, folded.tau) and torch.equal(closed.flip, folded.flip)
+
+
+def test_bn_sign_threshold_scale_and_no_range():
+    t = torch.tensor
+    # y = (s / 16 - 0.5) / 1 >= 0  <=>  s >= 8; gamma < 0: s <= 8  <=>  -s >= -8
+    th = deploy.bn_sign_threshold(t([1.0, -1.0]), t([0.0, 0.0]), t([0.5, 0.5]), t([0.0, 0.0]), eps=1.0,
+                                  scale=1 / 16)
+    assert th.flip.tolist() == [1, -1] and th.tau.tolist() == [8, -8]
+    # no range: the threshold is not clamped, and a constant output (gamma = 0) cannot be written
+    th = deploy.bn_sign_threshold(t([1.0]), t([0.0]), t([1000.0]), t([0.0]), eps=1.0)
+    assert th.tau.tolist() == [1000]
+    with pytest.raises(ValueError, match="low"):
+        deploy.bn_sign_threshold(t([0.0]), t([1.0]), t([0.0]), t([1.0]))
+
+
+@pytest.mark.parametrize("scale", [1 / 16, 0.3])
+def test_fold_threshold_with_an_input_scale_is_exact(scale):
+    bn = random_bn(64, seed=11)
+    th = deploy.fold_threshold(bn, -60, 60, scale=scale)
+    s = torch.arange(-60, 61)
+    pre = (s.to(torch.float32) * scale)[:, None].expand(-1, 64).contiguous()
+    with torch.no_grad():
+        assert torch.equal(th.apply(s[:, None].expand(-1, 64)), sign(bn(pre)))
+
+
+def test_bn_parameters():
+    bn = random_bn(6, seed=1)
+    gamma, beta, mean, var = deploy.bn_parameters(bn)
+    assert torch.equal(gamma, bn.weight) and torch.equal(beta, bn.bias)
+    assert torch.equal(mean, bn.running_mean) and torch.equal(var, bn.running_var) and not gamma.requires_grad
+    gamma, beta, _, _ = deploy.bn_parameters(nn.BatchNorm2d(3, affine=False))
+    assert gamma.tolist() == [1.0] * 3 and beta.tolist() == [0.0] * 3
+    with pytest.raises(TypeError, match="layer"):
+        deploy.bn_parameters(nn.Linear(2, 2), "layer")
+    with pytest.raises(ValueError, match="running"):
+        deploy.bn_parameters(nn.BatchNorm1d(3, track_running_stats=False))
+
+
+def test_bn_sign_threshold_bad_input():
+    t = torch.tensor
+    ok = t([1.0, 2.0])
+    with pytest.raises(TypeError, match="gamma"):
+        deploy.bn_sign_threshold(t([1, 2]), ok, ok, ok)
+    with pytest.raises(ValueError, match="same shape"):
+        deploy.bn_sign_threshold(ok, t([0.0]), ok, ok)
+    with pytest.raises(ValueError, match="var"):
+        deploy.bn_sign_threshold(ok, ok, ok, t([1.0, -1.0]))
+    with pytest.raises(ValueError, match="mean"):
+        deploy.bn_sign_threshold(ok, ok, t([0.0, float("inf")]), ok)
+    with pytest.raises(ValueError, match="eps"):
+        deploy.bn_sign_threshold(ok, ok, ok, ok, eps=-1.0)
+    with pytest.raises(TypeError, match="eps"):
+        deploy.bn_sign_threshold(ok, ok, ok, ok, eps="1e-5")
+    with pytest.raises(ValueError, match="scale"):
+        deploy.bn_sign_threshold(ok, ok, ok, ok, scale=0.0)
+    with pytest.raises(ValueError, match="low and high"):
+        deploy.bn_sign_threshold(ok, ok, ok, ok, low=-3)
+    with pytest.raises(ValueError, match="low"):
+        deploy.bn_sign_threshold(ok, ok, ok, ok, low=3, high=-3)
+    with pytest.raises(ValueError, match="scale"):
+        deploy.fold_threshold(nn.BatchNorm1d(2), -3, 3, scale=-1.0)
+
+
 def test_export_rejects_batch_norm_without_running_statistics():
     model = deploy.binary_mlp(8, (4,), 2)
     model[1] = nn.BatchNorm1d(4, track_running_stats=False)

@@ -78,3 +78,19 @@ def require_ndim(value: torch.Tensor, name: str, ndim: int) -> torch.Tensor:
     if value.dim() != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(value.shape)}")
     return value
+
+
+def require_bn_parameters(gamma, beta, mean, var) -> None:
+    """Batch-norm parameters given as tensors: floating point, 1-D (one value per channel), finite, all of one
+    shape, and ``var >= 0``; raise ``TypeError``/``ValueError`` naming the first one that is not."""
+    for value, name in ((gamma, "gamma"), (beta, "beta"), (mean, "mean"), (var, "var")):
+        require_float_tensor(value, name)
+        if value.dim() != 1:
+            raise ValueError(f"{name} must be 1-D (one value per neuron), got shape {tuple(value.shape)}")
+        if not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{name} must be finite")
+    if not gamma.shape == beta.shape == mean.shape == var.shape:
+        raise ValueError("gamma, beta, mean and var must have the same shape, got "
+                         f"{tuple(gamma.shape)}, {tuple(beta.shape)}, {tuple(mean.shape)}, {tuple(var.shape)}")
+    if bool((var < 0).any()):
+        raise ValueError("var must be >= 0")

@@ -2,7 +2,8 @@ r"""Binarization: the sign function and its straight-through estimators.
 
 Binary networks replace a real value by one bit, :math:`\pm 1`. The forward pass is the sign function; since its
 derivative is zero almost everywhere, training back-propagates through a *surrogate* derivative instead. The
-three classic surrogates are here, with Larq's names and semantics (``larq.quantizers``).
+three classic surrogates are here, with Larq's names and semantics (``larq.quantizers``), and the plain
+straight-through estimator for any quantizer (:func:`straight_through`).
 """
 
 from __future__ import annotations
@@ -66,6 +67,44 @@ def ste_sign(x: torch.Tensor, clip: float | None = 1.0) -> torch.Tensor:
     if not clip > 0:
         raise ValueError(f"clip must be > 0, got {clip}")
     return _SignWithSurrogate.apply(x, lambda v: (v.abs() <= clip).to(v.dtype))
+
+
+class _StraightThrough(torch.autograd.Function):
+    """Forward: the quantized tensor as given; backward: the incoming gradient to the latent tensor, unchanged."""
+
+    @staticmethod
+    def forward(ctx, latent, quantized):
+        return quantized
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output, None
+
+
+def straight_through(latent: torch.Tensor, quantized: torch.Tensor) -> torch.Tensor:
+    r"""The straight-through estimator as a building block: the value of ``quantized``, the gradient of ``latent``.
+
+    .. math::
+        \text{forward: } y = q, \qquad \text{backward: } \frac{\partial C}{\partial r} := \frac{\partial C}{\partial y}
+
+    ``quantized`` (:math:`q`) is whatever a quantizer made of ``latent`` (:math:`r`): a sign, a rounding, a
+    ternarization, a random draw. Their derivatives are zero almost everywhere, so training back-propagates as if
+    the quantizer were the identity: the straight-through estimator (Bengio, Léonard and Courville, 2013, who credit
+    Hinton's lectures). The forward value is ``quantized`` exactly (``latent + (quantized - latent).detach()``
+    can differ from it by a rounding step); no gradient reaches ``quantized``, so compute it under
+    ``torch.no_grad()``. Both are floating-point tensors of the same shape. A clipped estimator
+    (:func:`ste_sign`) also zeroes the gradient outside :math:`[-1, 1]`; this one does not.
+
+    References:
+
+    - Bengio, Léonard, Courville, *Estimating or Propagating Gradients Through Stochastic Neurons*, 2013.
+    """
+    require_float_tensor(latent, "latent")
+    require_float_tensor(quantized, "quantized")
+    if quantized.shape != latent.shape:
+        raise ValueError(f"quantized must have the shape of latent {tuple(latent.shape)}, got "
+                         f"{tuple(quantized.shape)}")
+    return _StraightThrough.apply(latent, quantized)
 
 
 def _approx_sign_derivative(x: torch.Tensor) -> torch.Tensor:

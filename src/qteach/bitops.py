@@ -287,7 +287,8 @@ def xnor_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     part of the op and of its cost); elsewhere it runs :func:`xnor_matmul_reference` on the device.
     To pack a weight matrix once and reuse it, see :func:`xnor_matmul_packed`. NaN raises ``ValueError``.
 
-    # References
+    References:
+
     - Courbariaux, Hubara et al., *Binarized Neural Networks*, NIPS 2016 (XNOR-popcount kernel, sec. 3).
     - Rastegari et al., *XNOR-Net: ImageNet Classification Using Binary Convolutional Neural Networks*,
       ECCV 2016 (binary dot products as XNOR + bitcount, sec. 3.2).
@@ -379,7 +380,8 @@ def binary_conv2d(x: torch.Tensor, w: torch.Tensor, stride=1, padding=0) -> torc
     padded tap :math:`t` of a window (Larq Compute Engine's ``zero_padding_correction``). Elsewhere it runs
     :func:`binary_conv2d_reference` on the device. NaN raises ``ValueError``.
 
-    # References
+    References:
+
     - Rastegari et al., *XNOR-Net*, ECCV 2016 (binary convolution as XNOR + bitcount, fig. 2).
     - Zhang et al., *daBNN: A Super Fast Inference Framework for Binary Neural Networks on ARM devices*, 2019.
     - Hu et al., *BitFlow: Exploiting Vector Parallelism for Binary Neural Networks on CPU*, IPDPS 2018.
@@ -481,7 +483,8 @@ def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
     ``real_multiplier`` is a finite real number >= 0 (float or int); negative, NaN or infinite values raise
     ``ValueError``, anything else ``TypeError``. Feed the result to :func:`requantize`.
 
-    # References
+    References:
+
     - Jacob et al., *Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only
       Inference*, CVPR 2018, sec. 2.2.
     - TensorFlow Lite, ``tensorflow/lite/kernels/internal/quantization_util.cc``.

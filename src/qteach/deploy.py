@@ -62,6 +62,7 @@ position and needs float work at inference.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -70,7 +71,8 @@ from torch import nn
 
 from qteach import bitops
 from qteach import nn as qnn
-from qteach._validate import require_bits, require_int, require_tensor
+from qteach._validate import (require_bits, require_bn_parameters, require_int, require_positive_number,
+                               require_tensor)
 
 __all__ = [
     "InputCode",
@@ -78,6 +80,8 @@ __all__ = [
     "bitplane_matmul",
     "bitplane_conv2d",
     "Threshold",
+    "bn_parameters",
+    "bn_sign_threshold",
     "fold_threshold",
     "PackedNetwork",
     "export",
@@ -249,7 +253,13 @@ class Threshold:
         return 4 * self.tau.numel() + math.ceil(self.flip.numel() / 8)
 
 
-def _bn_params(bn, name: str):
+def bn_parameters(bn, name: str = "bn"):
+    r"""The folding parameters of a batch-norm module: ``(gamma, beta, mean, var)``, detached, one per channel.
+
+    ``gamma``/``beta`` are ones/zeros when the module has no affine parameters; ``mean``/``var`` are its running
+    statistics (inference mode). Raises ``TypeError`` unless ``bn`` is a ``BatchNorm1d``/``BatchNorm2d``, and
+    ``ValueError`` (naming ``name``) without running statistics, for non-finite values or a negative variance.
+    """
     if not isinstance(bn, nn.modules.batchnorm._BatchNorm):
         raise TypeError(f"{name} must be a BatchNorm1d/BatchNorm2d module, got {type(bn).__name__}")
     if bn.running_mean is None or bn.running_var is None:
@@ -263,7 +273,7 @@ def _bn_params(bn, name: str):
             raise ValueError(f"{name}.{what} must be finite")
     if bool((var < 0).any()):
         raise ValueError(f"{name}.running_var must be >= 0")
-    return mean, var, gamma, beta
+    return gamma, beta, mean, var
 
 
 def _bn_eval(bn, values: torch.Tensor) -> torch.Tensor:
@@ -273,8 +283,64 @@ def _bn_eval(bn, values: torch.Tensor) -> torch.Tensor:
                         False, 0.0, bn.eps)
 
 
+def bn_sign_threshold(gamma: torch.Tensor, beta: torch.Tensor, mean: torch.Tensor, var: torch.Tensor,
+                      eps: float = 1e-5, low: int | None = None, high: int | None = None,
+                      scale: float = 1.0) -> Threshold:
+    r"""The closed form of :func:`fold_threshold`, from batch-norm parameters given as tensors, in float64.
+
+    The integer pre-activation :math:`s` enters the batch norm as :math:`\text{scale}\cdot s`; with
+    :math:`\sigma = \sqrt{\sigma_B^2 + \epsilon}` (:math:`\sigma_B^2` = ``var``) and :math:`t = (\mu - \beta\sigma/\gamma)/\text{scale}`,
+
+    .. math:: \operatorname{sign}\!\Big(\gamma\,\frac{\text{scale}\cdot s - \mu}{\sigma} + \beta\Big) = +1
+        \iff \text{flip}\cdot s \ge \tau = \lceil \text{flip}\cdot t \rceil, \qquad
+        \text{flip} = \begin{cases} +1 & \gamma \ge 0 \\ -1 & \gamma < 0 \end{cases}
+
+    (:math:`s` is an integer, so :math:`s \ge t \iff s \ge \lceil t \rceil`; sign(0) = +1). With an accumulator
+    range ``low`` <= ``high``, :math:`\tau` is clamped to it and :math:`\gamma = 0` (the constant
+    :math:`\operatorname{sign}(\beta)`) becomes :math:`\tau = \text{low}` (always) or :math:`\text{high} + 1`
+    (never), as in :func:`fold_threshold`. Without a range :math:`\tau` is not clamped and :math:`\gamma = 0`
+    raises ``ValueError``.
+
+    Exact for the closed form's float64 arithmetic; :func:`fold_threshold` additionally checks each threshold
+    against a float model's float32 batch norm. The hardware papers write this one threshold in their own form:
+    an integer bias (:mod:`qteach.papers.bn_free_fpga`), a threshold on the popcount
+    (:mod:`qteach.papers.bnn_on_fpga_thesis`). ``gamma``, ``beta``, ``mean``, ``var`` are 1-D floating-point
+    tensors of one shape; ``scale`` > 0. Returns a :class:`Threshold` (``corrections`` 0).
+    """
+    require_bn_parameters(gamma, beta, mean, var)
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"eps must be a number, got {type(eps).__name__}")
+    if not 0 <= eps < math.inf:
+        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+    scale = require_positive_number(scale, "scale")
+    if (low is None) != (high is None):
+        raise ValueError("low and high must be given together (the accumulator range) or both be None")
+    if low is not None:
+        low = require_int(low, "low")
+        high = require_int(high, "high")
+        if low > high:
+            raise ValueError(f"low must be <= high, got low={low}, high={high}")
+    g, b64 = gamma.double(), beta.double()
+    sigma = torch.sqrt(var.double() + eps)
+    flip = torch.where(g < 0, -1, 1).to(torch.int64)
+    safe_g = torch.where(g == 0, torch.ones_like(g), g)
+    t = (mean.double() - b64 * sigma / safe_g) / scale
+    tau = torch.ceil(flip * t)
+    if low is None:
+        if bool((g == 0).any()):
+            raise ValueError("gamma has zeros (a constant output): give the accumulator range low, high so that a "
+                             "threshold can reproduce it")
+        return Threshold(flip=flip.to(torch.int8), tau=tau.to(torch.int64))
+    # flip * s ranges over [lo_f, hi_f]
+    lo_f = torch.where(flip > 0, torch.full_like(tau, low), torch.full_like(tau, -high))
+    hi_f = torch.where(flip > 0, torch.full_like(tau, high), torch.full_like(tau, -low))
+    constant = torch.where(b64 >= 0, lo_f, hi_f + 1)
+    tau = torch.where(g == 0, constant, torch.minimum(torch.maximum(tau, lo_f), hi_f + 1)).to(torch.int64)
+    return Threshold(flip=flip.to(torch.int8), tau=tau)
+
+
 def fold_threshold(bn: nn.Module | None, low: int, high: int, bias: torch.Tensor | None = None,
-                   channels: int | None = None) -> Threshold:
+                   channels: int | None = None, scale: float = 1.0) -> Threshold:
     r"""Fold an inference-mode batch norm and the sign after it into one integer threshold per channel.
 
     For an integer pre-activation :math:`s \in [\text{low}, \text{high}]` and
@@ -289,7 +355,8 @@ def fold_threshold(bn: nn.Module | None, low: int, high: int, bias: torch.Tensor
     If :math:`\gamma < 0` the inequality turns round, :math:`s \le t \iff -s \ge -t \iff -s \ge \lceil -t
     \rceil` (``flip = -1``). If :math:`\gamma = 0` the output is the constant :math:`\operatorname{sign}(\beta)`
     (with sign(0) = +1), encoded as a threshold that every :math:`s` passes (:math:`\tau = \text{low}`) or none
-    does (:math:`\tau = \text{high} + 1`). Thresholds outside the range are clamped the same way.
+    does (:math:`\tau = \text{high} + 1`). Thresholds outside the range are clamped the same way. This closed
+    form is :func:`bn_sign_threshold`.
 
     **Exact against the float model.** :math:`t` is computed in float64, but the float model evaluates its batch
     norm in float32, whose rounding can put a value that is mathematically just below 0 at exactly 0 (or the
@@ -301,7 +368,9 @@ def fold_threshold(bn: nn.Module | None, low: int, high: int, bias: torch.Tensor
     ``bn`` is a ``BatchNorm1d``/``BatchNorm2d`` with running statistics (``None`` means a bare sign:
     :math:`s \ge 0`; then give ``channels``). ``bias`` is the preceding layer's bias, added to :math:`s` in
     float32 before the batch norm, as the float model does. ``low`` <= ``high`` bound the accumulator
-    (:math:`\pm K` for a binary layer).
+    (:math:`\pm K` for a binary layer). ``scale`` (default 1) multiplies :math:`s` in float32 before the bias:
+    a layer fed ``scale * q`` for integer codes ``q`` (exact when ``scale`` is a power of two, as for pixels
+    0..16 divided by 16).
     """
     low = require_int(low, "low")
     high = require_int(high, "high")
@@ -309,12 +378,13 @@ def fold_threshold(bn: nn.Module | None, low: int, high: int, bias: torch.Tensor
         raise ValueError(f"low must be <= high, got low={low}, high={high}")
     if max(abs(low), abs(high)) > _FLOAT32_EXACT:
         raise ValueError(f"the accumulator range [{low}, {high}] exceeds 2**24: float32 cannot hold it exactly")
+    scale = require_positive_number(scale, "scale")
     if bn is None:
         channels = require_int(channels, "channels", minimum=1)
         mean = var = beta = torch.zeros(channels)
         gamma, eps = torch.ones(channels), 1.0
     else:
-        mean, var, gamma, beta = _bn_params(bn, "bn")
+        gamma, beta, mean, var = bn_parameters(bn, "bn")
         eps = bn.eps
         channels = mean.numel()
     if bias is not None:
@@ -326,25 +396,20 @@ def fold_threshold(bn: nn.Module | None, low: int, high: int, bias: torch.Tensor
     def decide(s: torch.Tensor) -> torch.Tensor:
         """The float model's sign decision (True for +1) at integer pre-activations s (M, C)."""
         pre = s.to(torch.float32)
+        if scale != 1.0:
+            pre = pre * scale
         if bias is not None:
             pre = pre + bias
         out = pre if bn is None else _bn_eval(bn, pre)
         return out >= 0
 
-    # Closed form in float64.
-    g, b64 = gamma.double(), beta.double()
+    # Closed form in float64 (the bias moves the mean).
     m64 = mean.double() - (bias.double() if bias is not None else 0.0)
-    sigma = torch.sqrt(var.double() + eps)
-    flip = torch.where(g < 0, -1, 1).to(torch.int64)
-    safe_g = torch.where(g == 0, torch.ones_like(g), g)
-    t = m64 - b64 * sigma / safe_g
-    tau = torch.ceil(flip * t)
+    closed = bn_sign_threshold(gamma, beta, m64, var, eps, low, high, scale)
+    flip, tau = closed.flip.to(torch.int64), closed.tau
     # flip * s ranges over [lo_f, hi_f]
-    lo_f = torch.where(flip > 0, torch.full_like(tau, low), torch.full_like(tau, -high))
-    hi_f = torch.where(flip > 0, torch.full_like(tau, high), torch.full_like(tau, -low))
-    constant = torch.where(b64 >= 0, lo_f, hi_f + 1)
-    tau = torch.where(g == 0, constant, torch.minimum(torch.maximum(tau, lo_f), hi_f + 1)).to(torch.int64)
-    lo_f, hi_f = lo_f.to(torch.int64), hi_f.to(torch.int64)
+    lo_f = torch.where(flip > 0, low, -high)
+    hi_f = torch.where(flip > 0, high, -low)
 
     # Reconcile with the float model's float32 arithmetic: decide(flip*tau) must be True (if tau <= hi_f) and
     # decide(flip*(tau-1)) False (if tau - 1 >= lo_f). Monotonicity bounds the number of moves.
@@ -491,7 +556,7 @@ class _ScoresOp(_Op):
         self.bias = None if bias is None else bias.detach().clone()
         self.bn = None
         if bn is not None:
-            mean, var, gamma, beta = _bn_params(bn, "the last batch norm")
+            gamma, beta, mean, var = bn_parameters(bn, "the last batch norm")
             self.bn = (mean.clone(), var.clone(), gamma.clone(), beta.clone(), bn.eps)
 
     def __call__(self, s):
@@ -690,7 +755,7 @@ def export(model: nn.Module, input_shape=None) -> PackedNetwork:
         elif isinstance(m, nn.modules.batchnorm._BatchNorm):
             if state != "int":
                 raise ValueError(f"{where}: a batch norm must directly follow a binary layer (and its pooling)")
-            _bn_params(m, where)
+            bn_parameters(m, where)
             if m.num_features != pending[0].weight.shape[0]:
                 raise ValueError(f"{where} has {m.num_features} features but the layer before it has "
                                  f"{pending[0].weight.shape[0]} outputs")

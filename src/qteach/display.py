@@ -45,19 +45,20 @@ def colab_url(notebook: str) -> str:
 
 
 def header_card(slug: str) -> Markdown:
-    """The card at the top of a notebook, generated from the catalog: title, year, authors and venue (where
-    verified), tags, code link, Colab link and citation key. Foundations notebooks have no paper; they pass a
+    """The card at the top of a notebook, generated from the catalog: the title (the page's only level-1
+    heading), year, authors and venue (where verified), tags, code link, Colab link and citation key. Foundations notebooks have no paper; they pass a
     slug of :data:`qteach.catalog.FOUNDATIONS`."""
     if slug in catalog.FOUNDATIONS:
         entry = catalog.FOUNDATIONS[slug]
-        lines = [f"> **Foundations** · {entry['title']}", ">",
+        lines = [f"# {entry['title']}", "", "> **Foundations**: the common ground of the papers in this book", ">",
                  f"> [Open in Colab]({colab_url(entry['notebook'])})"]
         return Markdown("\n".join(lines))
     p = catalog.paper(slug)
     authors = ", ".join(p.authors) if p.authors else "authors not verified (see the notes below)"
     venue = f" · {p.venue}" if p.venue else ""
+    year = "" if p.venue and str(p.year) in p.venue else f" · {p.year}"
     code = f"[official code]({p.code_url})" if p.code_url else "no official code listed"
-    lines = [f"> **{p.title}**", ">", f"> {authors}{venue} · {p.year}", ">",
+    lines = [f"# {p.title}", "", f"> {authors}{venue}{year}", ">",
              f"> Tags: {', '.join(p.tags)} · {code} · [Open in Colab]({colab_url(p.notebook)}) · "
              f"citation key `{p.bibkey}`"]
     return Markdown("\n".join(lines))

@@ -63,14 +63,17 @@ def clip_latent_weights(model: nn.Module, limit: float = 1.0) -> None:
 
 
 def fit(model: nn.Module, data: Split, epochs: int = 10, lr: float = 1e-2, batch_size: int = 64,
-        optimizer: str = "adam", weight_clip: float | None = None, after_step=None, seed: int = 0,
+        optimizer="adam", weight_clip: float | None = None, after_step=None, seed: int = 0,
         progress: bool = True, loss_fn=None) -> History:
     """Train ``model`` on ``data.x_train``/``data.y_train`` with cross-entropy; evaluate on the test set.
 
-    ``optimizer`` is ``"adam"`` or ``"sgd"`` (momentum 0.9). ``weight_clip`` clips the latent weights of
-    quantized layers after each step (:func:`clip_latent_weights`); ``after_step(model)`` runs after each step.
-    Mini-batches are shuffled with a generator seeded by ``seed``. ``progress=False`` silences the progress bar
-    (notebooks checked by nbval do this). Returns a :class:`History`.
+    ``optimizer`` is ``"adam"`` or ``"sgd"`` (momentum 0.9) with learning rate ``lr``, or a callable that takes
+    the model's parameters and returns a ``torch.optim.Optimizer``, for any other optimizer or setting, e.g.
+    ``optimizer=lambda params: ShiftAdaMax(params, lr=0.01)`` (``lr`` is then unused). Another name raises
+    ``ValueError``, anything else ``TypeError``. ``weight_clip`` clips the latent weights of quantized layers
+    after each step (:func:`clip_latent_weights`); ``after_step(model)`` runs after each step. Mini-batches are
+    shuffled with a generator seeded by ``seed``. ``progress=False`` silences the progress bar (notebooks checked
+    by nbval do this). Returns a :class:`History`.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -79,12 +82,20 @@ def fit(model: nn.Module, data: Split, epochs: int = 10, lr: float = 1e-2, batch
     epochs = require_int(epochs, "epochs", minimum=1)
     batch_size = require_int(batch_size, "batch_size", minimum=1)
     lr = require_positive_number(lr, "lr")
-    if optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-    elif optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    if isinstance(optimizer, str):
+        if optimizer == "adam":
+            opt = torch.optim.Adam(model.parameters(), lr=lr)
+        elif optimizer == "sgd":
+            opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        else:
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    elif callable(optimizer):
+        opt = optimizer(model.parameters())
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise TypeError(f"optimizer(params) must return a torch.optim.Optimizer, got {type(opt).__name__}")
     else:
-        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+        raise TypeError("optimizer must be 'adam', 'sgd' or a callable params -> torch.optim.Optimizer, got "
+                        f"{type(optimizer).__name__}")
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(require_int(seed, "seed", minimum=0))
     history = History()

@@ -194,11 +194,12 @@ def test_bnn_mlp_layouts():
     assert bnn.float_mlp(64, (32,), 10)(torch.rand(5, 64)).shape == (5, 10)
 
 
-def test_fit_with_optimizer_clips_and_learns():
+def test_fit_with_shift_adamax_clips_and_learns():
     split = data.digits(flatten=True)
     small = data.Split(split.x_train[:400], split.y_train[:400], split.x_test, split.y_test)
     model = bnn.bnn_mlp(64, (32,), 10, norm="shift")
-    history = bnn.fit_with_optimizer(model, small, bnn.ShiftAdaMax(model.parameters(), lr=0.01), epochs=2)
+    history = train.fit(model, small, epochs=2, optimizer=lambda params: bnn.ShiftAdaMax(params, lr=0.01),
+                        weight_clip=1.0, progress=False)
     assert len(history.test_accuracy) == 2 and history.test_accuracy[-1] > 0.3
     assert all(m.weight.abs().max() <= 1.0 for m in model if isinstance(m, qnn.QuantLinear))
 
@@ -233,7 +234,7 @@ def test_bad_input():
         bnn.first_layer_dot(torch.tensor([[1, 1]]), torch.ones(1, 3))
     with pytest.raises(ValueError, match="norm"):
         bnn.bnn_mlp(norm="layer")
-    with pytest.raises(TypeError, match="optimizer"):
-        bnn.fit_with_optimizer(bnn.float_mlp(), data.blobs(num_features=64), "adam")
+    with pytest.raises(TypeError, match="optimizer"):   # an optimizer instance: train.fit wants params -> optimizer
+        train.fit(bnn.float_mlp(), data.blobs(num_features=64), optimizer=bnn.ShiftAdaMax(bnn.float_mlp().parameters()))
     with pytest.raises(TypeError, match="data"):
-        bnn.fit_with_optimizer(bnn.float_mlp(), None, torch.optim.SGD(bnn.float_mlp().parameters(), lr=0.1))
+        train.fit(bnn.float_mlp(), None, optimizer=lambda params: torch.optim.SGD(params, lr=0.1))

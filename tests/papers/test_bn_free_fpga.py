@@ -91,6 +91,23 @@ def test_matches_torch_batchnorm_then_sign():
     assert torch.equal(bf.bn_free_sign(acc * flip, bias), expected)
 
 
+@pytest.mark.parametrize("acc_scale", [1.0, 1 / 16])
+def test_module_bias_is_exact_at_float32_ties(acc_scale):
+    # integer means (in units of acc_scale) and beta = 0 put the tie exactly on an accumulator value, where float32
+    # BN rounds to a tiny +- value: fold_bn_sign follows the module's own float32 arithmetic (deploy.fold_threshold)
+    g = torch.Generator().manual_seed(1)
+    bn = nn.BatchNorm1d(200).eval()
+    with torch.no_grad():
+        bn.weight.copy_(torch.randn(200, generator=g))
+        bn.running_mean.copy_(torch.randint(-20, 20, (200,), generator=g).float() * acc_scale)
+        bn.running_var.copy_(torch.rand(200, generator=g) * 10)
+    acc = torch.arange(-30, 31)[:, None].expand(-1, 200)
+    with torch.no_grad():
+        expected = torch.where(bn(acc.float() * acc_scale) >= 0, 1, -1)
+    flip, bias = bf.fold_bn_sign(bn, acc_scale=acc_scale, acc_bound=30)
+    assert torch.equal(bf.bn_free_sign(acc * flip, bias), expected)
+
+
 def test_integer_bias_bits_by_hand():
     # two's complement with b bits holds [-2**(b-1), 2**(b-1) - 1]; we need [-M-1, M]
     assert [bf.integer_bias_bits(m) for m in (1, 63, 64, 576, 6885)] == [2, 7, 8, 11, 14]

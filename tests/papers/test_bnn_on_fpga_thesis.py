@@ -73,6 +73,22 @@ def test_matches_torch_batchnorm():
     assert torch.equal(th.threshold_neuron(p, tau, invert), expected)
 
 
+def test_module_thresholds_are_exact_at_float32_ties():
+    # integer means and beta = 0 put x = mu exactly on the tie, where float32 BN rounds to a tiny +- value:
+    # fold_thresholds follows the module's own float32 arithmetic (qteach.deploy.fold_threshold)
+    g = torch.Generator().manual_seed(0)
+    bn = nn.BatchNorm1d(200).eval()
+    with torch.no_grad():
+        bn.weight.copy_(torch.randn(200, generator=g))
+        bn.running_mean.copy_(torch.randint(-20, 20, (200,), generator=g).float())
+        bn.running_var.copy_(torch.rand(200, generator=g) * 10)
+    k = 28
+    p = torch.arange(0, k + 1)[:, None].expand(-1, 200)
+    with torch.no_grad():
+        expected = bn((2 * p - k).float()) >= 0
+    assert torch.equal(th.threshold_neuron(p, *th.fold_thresholds(bn, k)), expected)
+
+
 # --- the pipeline equals the float model --------------------------------------------------------------------
 
 def test_pipeline_equals_model():

@@ -41,8 +41,7 @@ import math
 import torch
 from torch import nn
 
-from qteach import binary, deploy, train
-from qteach.data import Split
+from qteach import binary, deploy
 from qteach._validate import require_bits, require_float_tensor, require_int, require_no_nan, require_tensor
 
 __all__ = [
@@ -54,7 +53,6 @@ __all__ = [
     "first_layer_dot",
     "bnn_mlp",
     "float_mlp",
-    "fit_with_optimizer",
 ]
 
 
@@ -88,7 +86,7 @@ def ap2(x: torch.Tensor) -> torch.Tensor:
 
 def _ap2_ste(x: torch.Tensor) -> torch.Tensor:
     """AP2 in the forward pass, identity in the backward pass (straight-through)."""
-    return x + (ap2(x.detach()) - x).detach()
+    return binary.straight_through(x, ap2(x.detach()))
 
 
 def _reduce_dims(x: torch.Tensor) -> tuple:
@@ -200,7 +198,8 @@ class ShiftAdaMax(torch.optim.Optimizer):
     Torch code (``adaMax_binary_clip_shift.lua``), :math:`\operatorname{AP2}(v_t) + \epsilon` is what is stored
     as :math:`v_t` for the next step, and the defaults are ``lr=0.002``, ``betas=(0.9, 0.999)``,
     ``eps=2**-27``. ``shift=False`` gives plain AdaMax with the same bookkeeping (``torch.optim.Adamax`` up to
-    where :math:`\epsilon` enters). Weight clipping is left to ``weight_clip`` of :func:`qteach.train.fit`, or to
+    where :math:`\epsilon` enters). Train with it through :func:`qteach.train.fit`,
+    ``optimizer=lambda params: ShiftAdaMax(params, lr=...)``; weight clipping is left to its ``weight_clip``, or to
     :func:`qteach.train.clip_latent_weights`.
     """
 
@@ -300,45 +299,3 @@ def float_mlp(in_features: int = 64, hidden: tuple = (256, 256), num_classes: in
             if index < len(widths) - 2:
                 layers.append(nn.ReLU())
     return nn.Sequential(*layers)
-
-
-
-def fit_with_optimizer(model: nn.Module, data: Split, optimizer: torch.optim.Optimizer, epochs: int = 10,
-                       batch_size: int = 64, weight_clip: float | None = 1.0, seed: int = 0) -> train.History:
-    r"""Train like :func:`qteach.train.fit`, but with a given optimizer instance (``fit`` builds Adam or SGD itself).
-
-    Cross-entropy on shuffled mini-batches (a generator seeded with ``seed``), latent weights clipped to
-    ``[-weight_clip, weight_clip]`` after every step (:func:`qteach.train.clip_latent_weights`), test accuracy
-    after every epoch (:func:`qteach.train.evaluate`). Used to train with :class:`ShiftAdaMax`.
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(data, Split):
-        raise TypeError(f"data must be a qteach.data.Split, got {type(data).__name__}")
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
-    epochs = require_int(epochs, "epochs", minimum=1)
-    batch_size = require_int(batch_size, "batch_size", minimum=1)
-    generator = torch.Generator().manual_seed(require_int(seed, "seed", minimum=0))
-    loss_fn = nn.CrossEntropyLoss()
-    history = train.History()
-    n = len(data.x_train)
-    for _ in range(epochs):
-        model.train()
-        order = torch.randperm(n, generator=generator)
-        total_loss, correct = 0.0, 0
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            logits = model(data.x_train[idx])
-            loss = loss_fn(logits, data.y_train[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if weight_clip is not None:
-                train.clip_latent_weights(model, weight_clip)
-            total_loss += loss.item() * len(idx)
-            correct += (logits.argmax(dim=1) == data.y_train[idx]).sum().item()
-        history.train_loss.append(total_loss / n)
-        history.train_accuracy.append(correct / n)
-        history.test_accuracy.append(train.evaluate(model, data.x_test, data.y_test))
-    return history

@@ -57,18 +57,6 @@ def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
     return torch.clamp((x + 1) / 2, 0, 1)
 
 
-class _StraightThrough(torch.autograd.Function):
-    """Forward: the given binary tensor; backward: the gradient passes to ``w`` unchanged."""
-
-    @staticmethod
-    def forward(ctx, w, w_b):
-        return w_b
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return grad_output, None
-
-
 def binarize_deterministic(w: torch.Tensor) -> torch.Tensor:
     r"""Deterministic binarization (eq. 1), with the straight-through gradient of Algorithm 1.
 
@@ -106,7 +94,7 @@ def binarize_stochastic(w: torch.Tensor, generator: torch.Generator | None = Non
         u = torch.rand(w.shape, generator=generator, dtype=w.dtype, device=device).to(w.device)
         one = torch.ones((), dtype=w.dtype, device=w.device)
         w_b = torch.where(u < p, one, -one)
-    return _StraightThrough.apply(w, w_b)
+    return binary.straight_through(w, w_b)
 
 
 def expected_binary_weight(w: torch.Tensor) -> torch.Tensor:

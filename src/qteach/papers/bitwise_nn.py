@@ -140,18 +140,6 @@ def sparse_sign(w: torch.Tensor, sparsity: float = 0.0) -> torch.Tensor:
     return torch.where(w.abs() > beta, signs, torch.zeros_like(w))
 
 
-class _Identity(torch.autograd.Function):
-    """Forward: the given quantized tensor; backward: identity (straight-through)."""
-
-    @staticmethod
-    def forward(ctx, w, w_q):
-        return w_q
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return grad_output, None
-
-
 class BitwiseQuantizer(nn.Module):
     r"""Weight quantizer of noisy backpropagation: :func:`sparse_sign` forward, identity backward.
 
@@ -169,7 +157,7 @@ class BitwiseQuantizer(nn.Module):
     def forward(self, w):
         with torch.no_grad():
             w_q = sparse_sign(w, self.sparsity)
-        return _Identity.apply(w, w_q)
+        return binary.straight_through(w, w_q)
 
     def extra_repr(self):
         return f"sparsity={self.sparsity}"

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from qteach import binary, bitops
+from qteach import binary, bitops, deploy
 from qteach import nn as qnn
-from qteach._validate import require_float_tensor, require_int, require_positive_number, require_tensor
+from qteach._validate import require_bn_parameters, require_int, require_positive_number, require_tensor
 
 __all__ = [
     "bn_sign_reference",
@@ -59,20 +59,6 @@ __all__ = [
 XCZU9EG_BRAM_BITS = 912 * 36 * 1024
 
 
-def _bn_params(gamma, beta, mean, var):
-    for t, name in ((gamma, "gamma"), (beta, "beta"), (mean, "mean"), (var, "var")):
-        require_float_tensor(t, name)
-        if t.dim() != 1:
-            raise ValueError(f"{name} must be 1-D (one value per neuron), got shape {tuple(t.shape)}")
-        if not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{name} must be finite")
-    if not gamma.shape == beta.shape == mean.shape == var.shape:
-        raise ValueError("gamma, beta, mean and var must have the same shape, got "
-                         f"{tuple(gamma.shape)}, {tuple(beta.shape)}, {tuple(mean.shape)}, {tuple(var.shape)}")
-    if bool((var < 0).any()):
-        raise ValueError("var must be >= 0")
-
-
 def bn_sign_reference(acc: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, mean: torch.Tensor,
                       var: torch.Tensor, eps: float = 1e-5, acc_scale: float = 1.0) -> torch.Tensor:
     r"""The float model the paper starts from: batch normalization, then the sign.
@@ -83,7 +69,7 @@ def bn_sign_reference(acc: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor
     float64, with :math:`\operatorname{sign}(0) = +1`. Returns float64 :math:`\pm 1`.
     """
     require_tensor(acc, "acc")
-    _bn_params(gamma, beta, mean, var)
+    require_bn_parameters(gamma, beta, mean, var)
     if acc.dim() != 2 or acc.shape[1] != gamma.shape[0]:
         raise ValueError(f"acc must be (N, {gamma.shape[0]}), got shape {tuple(acc.shape)}")
     require_positive_number(acc_scale, "acc_scale")
@@ -106,39 +92,42 @@ def bn_free_bias(gamma: torch.Tensor, beta: torch.Tensor, mean: torch.Tensor, va
     :math:`-x + \lfloor -b' \rfloor \ge 0`. For :math:`\gamma = 0` the output is the constant
     :math:`\operatorname{sign}(\beta)`, which a bias beyond the accumulator's range reproduces.
 
+    The folding itself is the book's core one, :func:`qteach.deploy.bn_sign_threshold`: "+1 iff
+    :math:`f x \ge \tau`" with :math:`\tau = \lceil -f b' \rceil`. The BN-free form only moves the threshold to
+    the other side, :math:`B = -\tau = \lfloor f b' \rfloor`: an adder instead of a comparator.
+
     ``acc_bound`` is the largest :math:`|x|` the layer can produce (``fan_in`` for binary inputs). When given, ``B``
     is clamped to :math:`[-M-1, M]`, which changes no output (beyond that range the sign is already constant) and
     bounds the bias to :func:`integer_bias_bits` bits; it is required when some :math:`\gamma = 0`.
     Computed in float64. Returns ``(flip, bias)``, both int64 of shape (C,).
     """
-    _bn_params(gamma, beta, mean, var)
+    require_bn_parameters(gamma, beta, mean, var)
     require_positive_number(acc_scale, "acc_scale")
     require_positive_number(eps, "eps")
     if acc_bound is not None:
         acc_bound = require_int(acc_bound, "acc_bound", minimum=1)
-    g, b, m, v = (t.double() for t in (gamma, beta, mean, var))
-    zero = g == 0
-    if bool(zero.any()) and acc_bound is None:
+    elif bool((gamma == 0).any()):
         raise ValueError("gamma has zeros (a constant output); pass acc_bound so the bias can reproduce it")
-    flip = torch.where(g < 0, -1, 1).to(torch.int64)
-    safe_g = torch.where(zero, torch.ones_like(g), g)
-    b_prime = (b * torch.sqrt(v + eps) / safe_g - m) / acc_scale
-    bias = torch.floor(flip.double() * b_prime)
-    if acc_bound is not None:
-        constant = torch.where(b >= 0, float(acc_bound), float(-acc_bound - 1))
-        bias = torch.where(zero, constant, bias.clamp(-acc_bound - 1, acc_bound))
-    return flip, bias.to(torch.int64)
+    low, high = (None, None) if acc_bound is None else (-acc_bound, acc_bound)
+    threshold = deploy.bn_sign_threshold(gamma, beta, mean, var, eps, low, high, scale=acc_scale)
+    return threshold.flip.to(torch.int64), -threshold.tau
 
 
 def fold_bn_sign(bn: nn.BatchNorm1d, acc_scale: float = 1.0, acc_bound: int | None = None):
-    """:func:`bn_free_bias` with the parameters and running statistics of an eval-mode ``BatchNorm1d``/``2d``."""
-    if not isinstance(bn, nn.modules.batchnorm._BatchNorm):
-        raise TypeError(f"bn must be a BatchNorm module, got {type(bn).__name__}")
-    if bn.running_mean is None or bn.running_var is None:
-        raise ValueError("bn must track running statistics (track_running_stats=True)")
-    gamma = bn.weight.detach() if bn.affine else torch.ones_like(bn.running_mean)
-    beta = bn.bias.detach() if bn.affine else torch.zeros_like(bn.running_mean)
-    return bn_free_bias(gamma, beta, bn.running_mean, bn.running_var, bn.eps, acc_scale, acc_bound)
+    """:func:`bn_free_bias` with the parameters and running statistics of an eval-mode ``BatchNorm1d``/``2d``.
+
+    With ``acc_bound`` the threshold comes from :func:`qteach.deploy.fold_threshold`, which also checks it
+    against the module's own float32 arithmetic (for accumulators fed as ``acc_scale * x``), so the BN-free neuron
+    equals the float model exactly, near ties included; without it there is no range to check over, and this is
+    :func:`bn_free_bias` (float64) on the module's parameters.
+    """
+    require_positive_number(acc_scale, "acc_scale")
+    if acc_bound is None:
+        gamma, beta, mean, var = deploy.bn_parameters(bn, "bn")
+        return bn_free_bias(gamma, beta, mean, var, bn.eps, acc_scale)
+    acc_bound = require_int(acc_bound, "acc_bound", minimum=1)
+    threshold = deploy.fold_threshold(bn, -acc_bound, acc_bound, scale=acc_scale)
+    return threshold.flip.to(torch.int64), -threshold.tau
 
 
 def bn_free_sign(acc: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

@@ -38,9 +38,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from qteach import binary, bitops
+from qteach import binary, bitops, deploy
 from qteach import nn as qnn
-from qteach._validate import require_float_tensor, require_int, require_positive_number, require_tensor
+from qteach._validate import require_bn_parameters, require_int, require_positive_number, require_tensor
 
 __all__ = [
     "popcount_threshold",
@@ -56,17 +56,19 @@ __all__ = [
 ]
 
 
-def _bn_params(gamma, beta, mean, var):
-    for t, name in ((gamma, "gamma"), (beta, "beta"), (mean, "mean"), (var, "var")):
-        require_float_tensor(t, name)
-        if t.dim() != 1:
-            raise ValueError(f"{name} must be 1-D (one value per neuron), got shape {tuple(t.shape)}")
-        if not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{name} must be finite")
-    if not gamma.shape == beta.shape == mean.shape == var.shape:
-        raise ValueError("gamma, beta, mean and var must have the same shape")
-    if bool((var < 0).any()):
-        raise ValueError("var must be >= 0")
+def _on_popcount(threshold: deploy.Threshold, gamma: torch.Tensor, beta: torch.Tensor, fan_in: int):
+    r"""The core's threshold on :math:`x` (``flip * x >= tau_x``) as a threshold on :math:`p = (x + K)/2`.
+
+    :math:`x \ge \tau_x \iff p \ge \lceil (K + \tau_x)/2 \rceil`; :math:`-x \ge \tau_x \iff p \le
+    \lfloor (K - \tau_x)/2 \rfloor`, the negation of :math:`p \ge \lfloor (K - \tau_x)/2 \rfloor + 1`. Integer
+    arithmetic, so exact. :math:`\gamma = 0` is written as :math:`\tau = 0`, inverted when :math:`\beta < 0`."""
+    flip, tau_x = threshold.flip.to(torch.int64), threshold.tau
+    up = torch.div(fan_in + tau_x + 1, 2, rounding_mode="floor")
+    down = torch.div(fan_in - tau_x, 2, rounding_mode="floor") + 1
+    zero = gamma == 0
+    tau = torch.where(zero, torch.zeros_like(tau_x), torch.where(flip > 0, up, down))
+    invert = torch.where(zero, beta < 0, flip < 0)
+    return tau, invert
 
 
 def popcount_threshold(gamma: torch.Tensor, beta: torch.Tensor, mean: torch.Tensor, var: torch.Tensor,
@@ -83,30 +85,30 @@ def popcount_threshold(gamma: torch.Tensor, beta: torch.Tensor, mean: torch.Tens
     negation of :math:`p \ge \lfloor (K+t)/2 \rfloor + 1`. For :math:`\gamma = 0` the output is
     :math:`\operatorname{sign}(\beta)`: :math:`\tau = 0` (always true), inverted when :math:`\beta < 0`.
     :math:`\tau` is clamped to :math:`[0, K+1]` (0: always fires; :math:`K+1`: never), which changes no output.
-    Computed in float64. Returns ``(tau, invert)``: int64 and bool tensors of shape (C,).
+
+    The folding is the core's, :func:`qteach.deploy.bn_sign_threshold` on :math:`x \in [-K, K]` (float64); only
+    the change of variable :math:`x = 2p - K` is done here, in integers: for :math:`\gamma > 0`,
+    :math:`\tau = \lceil (K + \lceil t \rceil)/2 \rceil`, which equals :math:`\lceil (K + t)/2 \rceil` since
+    :math:`2p - K` is an integer (likewise for :math:`\gamma < 0`).
+    Returns ``(tau, invert)``: int64 and bool tensors of shape (C,).
     """
-    _bn_params(gamma, beta, mean, var)
+    require_bn_parameters(gamma, beta, mean, var)
     fan_in = require_int(fan_in, "fan_in", minimum=1)
     require_positive_number(eps, "eps")
-    g, b, m, v = (x.double() for x in (gamma, beta, mean, var))
-    zero = g == 0
-    t = m - b * torch.sqrt(v + eps) / torch.where(zero, torch.ones_like(g), g)
-    half = (fan_in + t) / 2
-    tau = torch.where(g > 0, torch.ceil(half), torch.floor(half) + 1)
-    tau = torch.where(zero, torch.zeros_like(tau), tau).clamp(0, fan_in + 1).to(torch.int64)
-    invert = torch.where(zero, b < 0, g < 0)
-    return tau, invert
+    threshold = deploy.bn_sign_threshold(gamma, beta, mean, var, eps, low=-fan_in, high=fan_in)
+    return _on_popcount(threshold, gamma, beta, fan_in)
 
 
 def fold_thresholds(bn: nn.BatchNorm1d, fan_in: int):
-    """:func:`popcount_threshold` with the parameters and running statistics of an eval-mode ``BatchNorm1d``."""
+    """:func:`popcount_threshold` with the parameters and running statistics of an eval-mode ``BatchNorm1d``.
+
+    The threshold comes from :func:`qteach.deploy.fold_threshold`, which also checks it against the module's own
+    float32 arithmetic, so the pipeline equals the float model exactly, near ties included."""
     if not isinstance(bn, nn.BatchNorm1d):
         raise TypeError(f"bn must be a BatchNorm1d, got {type(bn).__name__}")
-    if bn.running_mean is None:
-        raise ValueError("bn must track running statistics (track_running_stats=True)")
-    gamma = bn.weight.detach() if bn.affine else torch.ones_like(bn.running_mean)
-    beta = bn.bias.detach() if bn.affine else torch.zeros_like(bn.running_mean)
-    return popcount_threshold(gamma, beta, bn.running_mean, bn.running_var, fan_in, bn.eps)
+    fan_in = require_int(fan_in, "fan_in", minimum=1)
+    gamma, beta, _, _ = deploy.bn_parameters(bn, "bn")
+    return _on_popcount(deploy.fold_threshold(bn, -fan_in, fan_in), gamma, beta, fan_in)
 
 
 def threshold_neuron(popcount: torch.Tensor, tau: torch.Tensor, invert: torch.Tensor) -> torch.Tensor:

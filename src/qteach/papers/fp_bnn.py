@@ -17,7 +17,8 @@ implements three pieces of that story:
    remain, and one carry-propagate adder finishes. We simulate both circuits bit by bit and count their LUTs under
    the cost rules stated in :data:`COST_RULES`.
 2. **Shift-based batch normalization.** The scale :math:`\gamma / \sqrt{\sigma^2 + \epsilon}` is rounded to a power
-   of two, so the multiplication is a shift: the AP2 operator of Hubara, Courbariaux et al. (BNN, 2016).
+   of two, so the multiplication is a shift: the AP2 operator of Hubara, Courbariaux et al. (BNN, 2016), imported
+   from :mod:`qteach.papers.binarized_neural_networks`.
 3. **Throughput of a BNN layer**: processing elements (PEs) times SIMD lanes times clock, under a LUT budget.
 
 What we could *not* verify: the paper's own text beyond its abstract. The compressor construction, the exact form
@@ -42,6 +43,7 @@ import torch
 from torch import nn
 
 from qteach._validate import require_float_tensor, require_int, require_positive_number, require_tensor
+from qteach.papers.binarized_neural_networks import ap2
 
 __all__ = [
     "COST_RULES",
@@ -238,28 +240,18 @@ def _popcount_cost(width: int, design: str) -> PopcountCost:
 # Shift-based batch normalization
 # --------------------------------------------------------------------------------------------------------------
 
-def ap2(x: torch.Tensor) -> torch.Tensor:
-    r"""Approximate power of two (Hubara, Courbariaux et al., BNN, 2016):
-
-    .. math:: \operatorname{AP2}(x) = \operatorname{sign}(x)\, 2^{\operatorname{round}(\log_2 |x|)}
-
-    so that multiplying by :math:`\operatorname{AP2}(x)` is a shift (and a negation). Zero stays zero. Rounding is
-    ``torch.round`` on :math:`\log_2|x|` (ties to even).
-    """
-    require_float_tensor(x, "x")
-    magnitude = torch.exp2(torch.round(torch.log2(x.abs())))
-    return torch.where(x == 0, torch.zeros_like(x), torch.sign(x) * magnitude)
-
-
 def shift_batch_norm(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, mean: torch.Tensor,
                      var: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     r"""Batch normalization whose scale is rounded to a power of two (inference form):
 
     .. math:: \hat y = (x - \mu)\cdot\operatorname{AP2}\!\Big(\frac{\gamma}{\sqrt{\sigma^2 + \epsilon}}\Big) + \beta
 
-    The one multiplication per neuron of BN becomes a shift. ``x`` (N, C); parameters (C,). This is the AP2
-    form from the BNN paper; FP-BNN's abstract says it removes multipliers with "shifting operations", but its exact
-    formula was not verified here.
+    The one multiplication per neuron of BN becomes a shift. ``x`` (N, C); parameters (C,). :func:`ap2` is BNN's
+    (:func:`qteach.papers.binarized_neural_networks.ap2`), applied here once to the folded scale; BNN's own
+    inference form (:class:`~qteach.papers.binarized_neural_networks.ShiftBatchNorm` in eval mode) rounds
+    :math:`\gamma` and :math:`1/\sqrt{\sigma^2+\epsilon}` separately (two shifts), which can land one power of
+    two away from rounding their product. FP-BNN's abstract says it removes multipliers with "shifting operations",
+    but its exact formula was not verified here.
     """
     require_float_tensor(x, "x")
     for t, name in ((gamma, "gamma"), (beta, "beta"), (mean, "mean"), (var, "var")):

@@ -206,18 +206,6 @@ def optimal_threshold(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return delta, approximation_error(w.detach(), delta)
 
 
-class _StraightThrough(torch.autograd.Function):
-    """Forward: the quantized tensor; backward: the gradient passes to the latent weights unchanged."""
-
-    @staticmethod
-    def forward(ctx, w, quantized):
-        return quantized
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return grad_output, None
-
-
 class TernaryWeightQuantizer(nn.Module):
     r"""TWN weight quantizer for :class:`qteach.nn.QuantLinear` / ``QuantConv2d``: :math:`W \mapsto \alpha W^t`.
 
@@ -245,7 +233,7 @@ class TernaryWeightQuantizer(nn.Module):
         with torch.no_grad():
             w_t, alpha, _ = ternary_weights(w, self.factor, self.per_channel)
             quantized = alpha * w_t
-        return _StraightThrough.apply(w, quantized)
+        return binary.straight_through(w, quantized)
 
     def extra_repr(self) -> str:
         return f"factor={self.factor}, per_channel={self.per_channel}"
@@ -270,4 +258,4 @@ class BinaryWeightQuantizer(nn.Module):
         _require_weights(w)
         with torch.no_grad():
             quantized = binary.mean_abs_scale(w, per_channel=False) * binary.sign(w)
-        return _StraightThrough.apply(w, quantized)
+        return binary.straight_through(w, quantized)
