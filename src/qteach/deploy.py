@@ -49,7 +49,8 @@ plain :math:`\pm 1` layers and are rejected with a ``ValueError``: a positive pe
 front of a batch norm is absorbed by the threshold in exact arithmetic, but :math:`K` changes at every output
 position and needs float work at inference.
 
-# References
+References:
+
 - I. Hubara, M. Courbariaux, D. Soudry, R. El-Yaniv, Y. Bengio, *Binarized Neural Networks*, NIPS 2016
   (arXiv 1602.02830): XNOR-popcount inference, first layer on bit planes.
 - M. Courbariaux, Y. Bengio, *BinaryNet: Training Deep Neural Networks with Weights and Activations

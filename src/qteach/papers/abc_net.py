@@ -37,7 +37,8 @@ The weight formulas agree with the TensorFlow re-implementation the catalog link
 (``tf.nn.moments``), as here. Where this module chooses something the paper does not fix (the case
 :math:`M = 1`, the initial :math:`v_n, \beta_n`, the surrogate gradient of :math:`H_v`), the docstring says so.
 
-# References
+References:
+
 - Lin, Zhao, Pan, *Towards Accurate Binary Convolutional Neural Network*, NIPS 2017.
   https://arxiv.org/abs/1711.11294
 """

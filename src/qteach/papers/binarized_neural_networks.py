@@ -26,7 +26,8 @@ and the numbering could not be checked for this book. Where a detail comes from 
 (``itayhubara/BinaryNet``: ``SpatialBatchNormalizationShiftPow2.lua``; ``adaMax_binary_clip_shift.lua``, read in a
 fork, ``kumasento/BinaryNet``) rather than the paper's pseudo-code, the docstring says so.
 
-# References
+References:
+
 - I. Hubara, M. Courbariaux, D. Soudry, R. El-Yaniv, Y. Bengio, *Binarized Neural Networks*, NIPS 2016.
 - M. Courbariaux, I. Hubara, D. Soudry, R. El-Yaniv, Y. Bengio, *Binarized Neural Networks: Training Deep
   Neural Networks with Weights and Activations Constrained to +1 or -1*, arXiv:1602.02830, 2016.

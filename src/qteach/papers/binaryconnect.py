@@ -13,7 +13,8 @@ BinaryConnect and the real-valued weights for stochastic BinaryConnect; the offi
 (``binary_connect.py``: ``if not self.binary or (deterministic and self.stochastic): T.dot(input, self.W)``) does
 the same. :class:`BinaryConnect` follows that default and exposes all three.
 
-# References
+References:
+
 - M. Courbariaux, Y. Bengio, J.-P. David, *BinaryConnect: Training Deep Neural Networks with binary weights during
   propagations*, NIPS 2015. https://arxiv.org/abs/1511.00363
 - Official code: https://github.com/MatthieuCourbariaux/BinaryConnect

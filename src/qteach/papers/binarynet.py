@@ -20,7 +20,8 @@ no loss of accuracy; the official ``Run-time/README.md`` reports, for 8192 x 819
 an XNOR kernel about 23 times faster than the baseline kernel and 3.4 times faster than cuBLAS (an earlier version
 of that README: 14 times and 2.5 times faster than Theano's).
 
-# References
+References:
+
 - M. Courbariaux, Y. Bengio, *BinaryNet: Training Deep Neural Networks with Weights and Activations Constrained
   to +1 or -1*, arXiv:1602.02830v1, 2016.
 - Official code: https://github.com/MatthieuCourbariaux/BinaryNet (``Run-time/binary_kernels.cu``).

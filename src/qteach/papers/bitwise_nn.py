@@ -21,7 +21,8 @@ estimator) and the sparsity parameter :math:`\lambda` (the fraction of weights s
 :math:`\beta`) come from a secondary summary of the paper, not from its text; their equation numbers, the input
 encoding the paper used for MNIST and its hyper-parameters were not verified here.
 
-# References
+References:
+
 - M. Kim, P. Smaragdis, *Bitwise Neural Networks*, ICML 2015 Workshop on Resource-Efficient Machine Learning.
   https://arxiv.org/abs/1601.06071
 """

@@ -23,7 +23,8 @@ The factor :math:`f = \pm 1` is absorbed into the binary weights (negating a wei
 hardware each neuron keeps one small integer and one adder. The derivation above is ours, written from the
 abstract's description; the paper's own equation numbers and notation were not available to us.
 
-# References
+References:
+
 - H. Yonekawa, H. Nakahara, *On-chip Memory Based Binarized Convolutional Deep Neural Network Applying Batch
   Normalization Free Technique on an FPGA*, IPDPS Workshops 2017.
 """

@@ -25,7 +25,8 @@ classifier at the end takes the arg-max of the last layer's popcounts. Layers ru
 :math:`S` lanes each (FINN's "folding"), a layer of :math:`K` inputs and :math:`N` outputs takes
 :math:`\lceil N/P \rceil \lceil K/S \rceil` cycles per image, and the slowest layer sets the pipeline's rate.
 
-# References
+References:
+
 - S. Redkar, *Deep Learning Binary Neural Network on an FPGA*, M.S. thesis, Worcester Polytechnic Institute, 2017.
 - Y. Umuroglu et al., *FINN: A Framework for Fast, Scalable Binarized Neural Network Inference*, FPGA 2017
   (thresholds on popcounts, PE/SIMD folding).

@@ -18,7 +18,8 @@ Where the official code, tensorpack's ``examples/DoReFa-Net/dorefa.py`` (``get_d
 paper, this module follows the code and the docstrings say where. The quantities with 32 bits mean "not
 quantized" there, and here.
 
-# References
+References:
+
 - Zhou, Wu, Ni, Zhou, Wen, Zou, *DoReFa-Net: Training Low Bitwidth Convolutional Neural Networks with Low
   Bitwidth Gradients*, arXiv:1606.06160, 2016.
 - Official code: https://github.com/tensorpack/tensorpack/tree/master/examples/DoReFa-Net

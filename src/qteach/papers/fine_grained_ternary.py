@@ -35,7 +35,8 @@ therefore offers two per-group rules, ``"optimal"`` (the exact minimiser of the 
 :math:`O(N \log N)` search) and ``"twn"`` (TWN's :math:`\Delta = 0.7\,E(|W|)` applied per group), and an
 ``asymmetric`` option (:math:`\alpha_p, \Delta_p` and :math:`\alpha_n, \Delta_n` per group, each optimal).
 
-# References
+References:
+
 - N. Mellempudi, A. Kundu, D. Mudigere, D. Das, B. Kaul, P. Dubey, *Ternary Neural Networks with Fine-Grained
   Quantization*, arXiv:1705.01462, 2017.
 - F. Li, B. Zhang, B. Liu, *Ternary Weight Networks*, arXiv:1605.04711, 2016 (the per-layer problem and the

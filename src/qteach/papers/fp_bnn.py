@@ -25,7 +25,8 @@ What we could *not* verify: the paper's own text beyond its abstract. The compre
 of FP-BNN's shift-based BN, its clock frequency and its resource and throughput tables are not read here; the cost
 rules and constants below are labelled assumptions.
 
-# References
+References:
+
 - S. Liang, S. Yin, L. Liu, W. Luk, S. Wei, *FP-BNN: Binarized neural network on FPGA*, Neurocomputing 275, 2018.
 - I. Hubara, M. Courbariaux, D. Soudry, R. El-Yaniv, Y. Bengio, *Binarized Neural Networks*, NIPS 2016
   (shift-based batch normalization, the AP2 operator).

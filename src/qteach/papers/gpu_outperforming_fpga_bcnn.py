@@ -28,7 +28,8 @@ so small batches pay the launch overhead and re-read all weights for few images,
 The constants the paper reports and that we could verify are in :data:`FPGA_REPORTED`; the GPU's constants are
 the notebook's labelled assumptions.
 
-# References
+References:
+
 - Y. Li, Z. Liu, K. Xu, H. Yu, F. Ren, *A GPU-Outperforming FPGA Accelerator Architecture for Binary Convolutional
   Neural Networks*, ACM JETC 14(2), 2018 (arXiv 1702.06392).
 - Same authors, *A 7.663-TOPS 8.2-W Energy-efficient FPGA Accelerator for Binary Convolutional Neural Networks*,

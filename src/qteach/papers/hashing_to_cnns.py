@@ -32,7 +32,8 @@ What could not be verified for this book: the paper's equation numbers, the exac
 its iteration counts (the objective and the alternating scheme are those of the abstract and the brief the notebook
 follows); the paper also fine-tunes the network afterwards, which is not reproduced. No official code is listed.
 
-# References
+References:
+
 - Hu, Wang, Cheng, *From Hashing to CNNs: Training Binary Weight Networks via Hashing*, AAAI 2018.
   https://arxiv.org/abs/1802.02733
 """

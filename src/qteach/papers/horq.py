@@ -31,7 +31,8 @@ the recursion of its abstract ("recursively performs residual quantization and y
 images with decreasing magnitude scales") written out. :class:`ResidualSignQuantizer` trains through the
 quantizer with the clipped straight-through estimator of XNOR-Net/BNN (our choice, stated where it is used).
 
-# References
+References:
+
 - Z. Li, B. Ni, W. Zhang, X. Yang, W. Gao, *Performance Guaranteed Network Acceleration via High-Order Residual
   Quantization*, ICCV 2017, arXiv:1708.08687.
 - M. Rastegari et al., *XNOR-Net*, ECCV 2016 (the order-one approximation and the speed-up count;

@@ -39,7 +39,8 @@ level) it does not exceed; the uniform 2-bit quantizer used in its training scri
 :math:`q_m = 1.614`; its 2-bit *non-uniform* ablation script uses the two levels :math:`\{0.453, 1.51\}`
 (:data:`OFFICIAL_NONUNIFORM_2LEVEL`). The log-tailed ReLU is not in that code.
 
-# References
+References:
+
 - Z. Cai, X. He, J. Sun, N. Vasconcelos, *Deep Learning with Low Precision by Half-wave Gaussian Quantization*,
   CVPR 2017, arXiv:1702.00953.
 - Official code: https://github.com/zhaoweicai/hwgq (``src/caffe/layers/quant_layer.cpp``, ``examples/``).

@@ -25,7 +25,8 @@ Equation numbers are those of the ICLR 2017 paper. Where the official Caffe code
 (``Zhouaojun/Incremental-Network-Quantization``: ``src/caffe/blob.cpp``, ``src/caffe/util/power2.cpp``) fixes a
 detail, the docstrings say so.
 
-# References
+References:
+
 - Zhou, Yao, Guo, Xu, Chen, *Incremental Network Quantization: Towards Lossless CNNs with Low-Precision
   Weights*, ICLR 2017. https://arxiv.org/abs/1702.03044
 - Official code: https://github.com/Zhouaojun/Incremental-Network-Quantization

@@ -28,7 +28,8 @@ than 1% drop in accuracy" on ImageNet, and convolution power drops by a factor o
 RTL simulation. The official script's defaults are :math:`N = 2`, :math:`B = 4`. Which :math:`(N, B)` each
 network needed is in the paper's tables, which could not be read for this book.
 
-# References
+References:
+
 - D. A. Gudovskiy, L. Rigazio, *ShiftCNN: Generalized Low-Precision Architecture for Inference of Convolutional
   Neural Networks*, arXiv:1706.02393, 2017.
 - Official code: https://github.com/gudovskiy/ShiftCNN (``shiftcnn_quantization.py``, Caffe models).

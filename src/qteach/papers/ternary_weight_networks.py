@@ -21,7 +21,8 @@ added authors) number them differently, and the numbering could not be checked f
 the paper's; where the official code (``fengfu-chris/caffe-twns``, ``Blob::set_delta`` and
 ``Blob::ternarize_data`` in ``src/caffe/blob.cpp``) fixes a detail, the docstring says so.
 
-# References
+References:
+
 - Li, Zhang, Liu, *Ternary Weight Networks*, arXiv:1605.04711, 2016 (NIPS 2016 workshop EMDNN).
 """
 

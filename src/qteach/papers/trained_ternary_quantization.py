@@ -36,7 +36,8 @@ authors' code (the derivative), and the tests check it against autograd.
 The equations are quoted by content, not by number: the numbering of the ICLR version could not be checked for
 this book.
 
-# References
+References:
+
 - Zhu, Han, Mao, Dally, *Trained Ternary Quantization*, ICLR 2017. https://arxiv.org/abs/1612.01064
 - Authors' code (TensorFlow, tensorpack): https://github.com/czhu95/ternarynet
 """

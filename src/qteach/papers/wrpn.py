@@ -23,7 +23,8 @@ The formulas are as documented by Intel's Distiller library, whose ``WRPNQuantiz
 this book. The paper treats 1-bit weights separately (Distiller's documentation says so and does not implement
 it); that case is not reproduced here: :func:`quantize_weights` needs :math:`k \ge 2`.
 
-# References
+References:
+
 - Mishra, Nurvitadhi, Cook, Marr, *WRPN: Wide Reduced-Precision Networks*, ICLR 2018.
   https://arxiv.org/abs/1709.01134
 - Intel Distiller, ``WRPNQuantizer``: https://github.com/IntelLabs/distiller

@@ -52,7 +52,8 @@ the gradient above by :math:`n(1 - 1/c)` and uses a strict :math:`|W_i| < 1`.
 Equation numbers: eq. 11 is the one the notebook cites for the XNOR convolution; the numbering of the others
 could not be checked for this book, so the docstrings name sections instead.
 
-# References
+References:
+
 - M. Rastegari, V. Ordonez, J. Redmon, A. Farhadi, *XNOR-Net: ImageNet Classification Using Binary
   Convolutional Neural Networks*, ECCV 2016. https://arxiv.org/abs/1603.05279
 - Official code (Lua Torch): https://github.com/allenai/XNOR-Net
