@@ -85,7 +85,7 @@ def test_page_loads_offline_without_errors(browser, path):
             figures.nth(i).scroll_into_view_if_needed()
             assert figures.nth(i).locator(".main-svg").count() > 0, f"plotly figure {i} was not drawn"
         if page.locator("div.math, span.math").count():
-            page.wait_for_selector("mjx-container", timeout=10_000)
+            page.wait_for_selector("mjx-container", state="attached", timeout=10_000)
     finally:
         page.close()
 

@@ -94,3 +94,20 @@ def require_bn_parameters(gamma, beta, mean, var) -> None:
                          f"{tuple(gamma.shape)}, {tuple(beta.shape)}, {tuple(mean.shape)}, {tuple(var.shape)}")
     if bool((var < 0).any()):
         raise ValueError("var must be >= 0")
+
+
+def require_float_input(value, name: str) -> torch.Tensor:
+    """A floating-point tensor without NaN (infinity allowed: quantizers saturate it)."""
+    require_float_tensor(value, name)
+    return require_no_nan(value, name)
+
+
+def require_weights(value, name: str = "w") -> torch.Tensor:
+    """A floating-point weight tensor: not empty, every entry finite."""
+    require_float_tensor(value, name)
+    if value.numel() == 0:
+        raise ValueError(f"{name} must not be empty")
+    require_no_nan(value, name)
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name} must be finite")
+    return value

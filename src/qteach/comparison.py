@@ -23,7 +23,6 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Callable
 
-import torch
 from torch import nn
 
 from qteach import data as qdata

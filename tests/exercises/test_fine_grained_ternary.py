@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 
 from qteach.exercises import fine_grained_ternary as ex
 from qteach.papers import fine_grained_ternary as fgq

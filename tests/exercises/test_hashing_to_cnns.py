@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from qteach import binary
 from qteach.exercises import hashing_to_cnns as ex

@@ -6,7 +6,6 @@ and either prints the success line or raises ``AssertionError`` with a hint nami
 
 from __future__ import annotations
 
-import math
 
 import torch
 

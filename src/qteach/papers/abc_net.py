@@ -49,7 +49,7 @@ import torch
 from torch import nn
 
 from qteach import binary
-from qteach._validate import require_float_tensor, require_int, require_no_nan
+from qteach._validate import require_float_tensor, require_int, require_no_nan, require_weights
 
 __all__ = [
     "shift_coefficients",
@@ -62,16 +62,6 @@ __all__ = [
     "initial_shifts",
     "ABCActivationQuantizer",
 ]
-
-
-def _require_weights(w, name: str = "w") -> torch.Tensor:
-    require_float_tensor(w, name)
-    if w.numel() == 0:
-        raise ValueError(f"{name} must not be empty")
-    require_no_nan(w, name)
-    if not bool(torch.isfinite(w).all()):
-        raise ValueError(f"{name} must be finite")
-    return w
 
 
 def _require_bases(num_bases, name: str = "num_bases") -> int:
@@ -93,7 +83,7 @@ def binary_bases(w: torch.Tensor, num_bases: int) -> torch.Tensor:
     stacked: shape ``(M, *w.shape)``, values :math:`\pm 1` with :math:`\operatorname{sign}(0) = +1`
     (:func:`qteach.binary.sign`). Mean and standard deviation (population, :math:`\frac{1}{n}`) are over the whole
     tensor, one set of bases per layer."""
-    _require_weights(w)
+    require_weights(w)
     w = w.detach()
     u = shift_coefficients(num_bases).to(device=w.device, dtype=w.dtype)
     centred = w - w.mean()
@@ -111,7 +101,7 @@ def basis_scales(w: torch.Tensor, bases: torch.Tensor) -> torch.Tensor:
     constant :math:`W`, whose standard deviation is 0) give the minimum-norm solution instead of an error. Computed
     in float64, returned in ``w``'s dtype.
     """
-    _require_weights(w)
+    require_weights(w)
     require_float_tensor(bases, "bases")
     if bases.dim() < 1 or bases.shape[1:] != w.shape:
         raise ValueError(f"bases must have shape (M, *w.shape) = (M, {', '.join(map(str, w.shape))}), "
@@ -174,7 +164,7 @@ class ABCWeightQuantizer(nn.Module):
         return self.precision
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        _require_weights(w)
+        require_weights(w)
         return _ABCWeightFunction.apply(w, self.precision)
 
     def extra_repr(self) -> str:

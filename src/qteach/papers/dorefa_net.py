@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from qteach import binary, bitops
-from qteach._validate import require_bits, require_float_tensor, require_no_nan, require_tensor
+from qteach._validate import require_bits, require_float_input, require_tensor
 
 __all__ = [
     "FULL_PRECISION",
@@ -53,12 +53,6 @@ FULL_PRECISION = 32
 """A bit width of 32 means "leave this tensor in float", as in the official code's ``get_dorefa``."""
 
 
-def _require_input(x, name: str) -> torch.Tensor:
-    require_float_tensor(x, name)
-    require_no_nan(x, name)
-    return x
-
-
 def quantize_k(r: torch.Tensor, k: int) -> torch.Tensor:
     r"""The :math:`k`-bit quantizer of DoReFa-Net (eq. 5): :math:`2^k` evenly spaced levels on :math:`[0, 1]`.
 
@@ -73,7 +67,7 @@ def quantize_k(r: torch.Tensor, k: int) -> torch.Tensor:
     does this with ``gradient_override_map({"Round": "Identity"})``, here :func:`qteach.binary.straight_through`.
     ``k`` is an int in [1, 32].
     """
-    _require_input(r, "r")
+    require_float_input(r, "r")
     n = float(2 ** require_bits(k, "k") - 1)
     with torch.no_grad():
         r_o = torch.round(r * n) / n
@@ -110,7 +104,7 @@ def quantize_weights(r: torch.Tensor, k: int) -> torch.Tensor:
     NaN). ``k = 32`` returns ``r`` unchanged (the code's convention). The official code leaves the first and the
     last layer in float ("don't binarize first and last layer").
     """
-    _require_input(r, "r")
+    require_float_input(r, "r")
     k = require_bits(k, "k")
     if k == FULL_PRECISION:
         return r
@@ -139,7 +133,7 @@ def quantize_activations(x: torch.Tensor, k: int) -> torch.Tensor:
     straight-through rounding. ``k = 32`` returns :math:`\operatorname{ReLU}(x)` instead, as the official
     AlexNet code does for full-precision activations ("still use relu for 32bit cases").
     """
-    _require_input(x, "x")
+    require_float_input(x, "x")
     k = require_bits(k, "k")
     if k == FULL_PRECISION:
         return F.relu(x)
@@ -166,7 +160,7 @@ def quantize_gradient(dr: torch.Tensor, k: int, generator: torch.Generator | Non
     gradient is all zero (where the code would divide by zero) gets a zero gradient. ``k = 32`` returns ``dr``
     unchanged. ``generator`` seeds the noise (``torch.rand``).
     """
-    _require_input(dr, "dr")
+    require_float_input(dr, "dr")
     k = require_bits(k, "k")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
@@ -206,7 +200,7 @@ def gradient_quantizer(x: torch.Tensor, k: int, generator: torch.Generator | Non
     into the convolution, from which both the weight gradient and the input gradient are computed, is the
     :math:`k`-bit one (the paper's "backward pass with low bitwidth gradients"). ``k = 32`` is a plain identity.
     """
-    _require_input(x, "x")
+    require_float_input(x, "x")
     k = require_bits(k, "k")
     if k == FULL_PRECISION:
         return x
@@ -277,7 +271,7 @@ def activation_codes(a_q: torch.Tensor, k: int) -> torch.Tensor:
     ``a_q`` must be an output of :func:`quantize_activations` with ``k < 32`` bits (values :math:`i / (2^k -
     1)`); anything off that grid raises ``ValueError``. Returns int64.
     """
-    _require_input(a_q, "a_q")
+    require_float_input(a_q, "a_q")
     k = require_bits(k, "k")
     if k == FULL_PRECISION:
         raise ValueError("k = 32 means float activations: there are no integer codes")
@@ -293,7 +287,7 @@ def weight_codes(w_q: torch.Tensor, k: int) -> tuple[torch.Tensor, float, float]
     :math:`\pm E`: :math:`W = 1` for :math:`+E`, 0 for :math:`-E`, low :math:`= -E`, step :math:`= 2E`.
     Returns ``(codes int64, low, step)``; ``w_q`` off the grid raises ``ValueError``.
     """
-    _require_input(w_q, "w_q")
+    require_float_input(w_q, "w_q")
     k = require_bits(k, "k")
     if k == FULL_PRECISION:
         raise ValueError("k = 32 means float weights: there are no integer codes")

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from qteach import train
-from qteach._validate import require_float_tensor, require_int, require_no_nan
+from qteach._validate import require_int, require_weights
 
 __all__ = [
     "PORTIONS",
@@ -56,16 +56,6 @@ __all__ = [
 
 PORTIONS = (0.5, 0.75, 0.875, 1.0)
 """The accumulated portions of quantized weights of the paper's fig. 2 (and its VGG-16/ResNet settings)."""
-
-
-def _require_weights(w, name: str = "w") -> torch.Tensor:
-    require_float_tensor(w, name)
-    if w.numel() == 0:
-        raise ValueError(f"{name} must not be empty")
-    require_no_nan(w, name)
-    if not bool(torch.isfinite(w).all()):
-        raise ValueError(f"{name} must be finite")
-    return w
 
 
 def _require_inq_bits(bits) -> int:
@@ -90,7 +80,7 @@ def exponent_range(w: torch.Tensor, bits: int) -> tuple[int, int]:
     paper's example: :math:`b = 3, n_1 = -1 \Rightarrow n_2 = -2`; for :math:`b = 5` the official code searches
     the exponents :math:`n_1 - 7 \dots n_1` (``power2.cpp``), the same range. ``bits`` is in [2, 16].
     """
-    _require_weights(w)
+    require_weights(w)
     bits = _require_inq_bits(bits)
     s = float(w.detach().abs().max())
     if s == 0.0:
@@ -143,7 +133,7 @@ def quantize_power_of_two(w: torch.Tensor, n1: int, n2: int) -> torch.Tensor:
 
     Returns a tensor of ``w``'s dtype whose entries are all in :func:`levels`.
     """
-    _require_weights(w)
+    require_weights(w)
     n1, n2 = _check_exponents(n1, n2)
     m = w.detach().abs().double()
     tiny = torch.finfo(torch.float64).tiny
@@ -178,7 +168,7 @@ def partition(w: torch.Tensor, frozen: torch.Tensor, portion: float, strategy: s
     the low-precision base), or a random subset (``strategy="random"``, the alternative of the paper's
     Table 2). Returns a boolean mask of the *newly* chosen weights, disjoint from ``frozen``.
     """
-    _require_weights(w)
+    require_weights(w)
     portion = _require_portion(portion)
     if not isinstance(frozen, torch.Tensor) or frozen.dtype != torch.bool or frozen.shape != w.shape:
         raise TypeError(f"frozen must be a bool tensor of shape {tuple(w.shape)}")
@@ -253,7 +243,7 @@ class INQQuantizer(nn.Module):
     def step(self, w: torch.Tensor, portion: float, strategy: str = "magnitude",
              generator: torch.Generator | None = None) -> torch.Tensor:
         """Quantize and freeze more weights of ``w`` until ``portion`` of them are; returns the new group's mask."""
-        _require_weights(w)
+        require_weights(w)
         if not self.started:
             self.n1, self.n2 = exponent_range(w, self.precision)
             self.frozen = torch.zeros_like(w, dtype=torch.bool)

@@ -49,7 +49,7 @@ import numbers
 import torch
 from torch import nn
 
-from qteach._validate import require_float_tensor, require_no_nan
+from qteach._validate import require_float_tensor, require_weights
 
 __all__ = [
     "THRESHOLD",
@@ -66,16 +66,6 @@ THRESHOLD = 0.05
 """The threshold factor :math:`t` of the paper's CIFAR-10 and ImageNet experiments (the authors' code's default)."""
 
 
-def _require_weights(w, name: str = "w") -> torch.Tensor:
-    require_float_tensor(w, name)
-    if w.numel() == 0:
-        raise ValueError(f"{name} must not be empty")
-    require_no_nan(w, name)
-    if not bool(torch.isfinite(w).all()):
-        raise ValueError(f"{name} must be finite")
-    return w
-
-
 def _require_t(t) -> float:
     if isinstance(t, bool) or not isinstance(t, numbers.Real):
         raise TypeError(f"t must be a number in [0, 1), got {type(t).__name__}")
@@ -87,7 +77,7 @@ def _require_t(t) -> float:
 def ttq_threshold(w: torch.Tensor, t: float = THRESHOLD) -> torch.Tensor:
     r"""The layer-wise threshold :math:`\Delta_l = t \times \max(|\tilde{w}_l|)`, a 0-d tensor (no gradient: the
     authors' code wraps it in ``stop_gradient``)."""
-    _require_weights(w)
+    require_weights(w)
     return _require_t(t) * w.detach().abs().max()
 
 
@@ -137,7 +127,7 @@ def ttq_ternarize(w: torch.Tensor, w_p, w_n, t: float = THRESHOLD) -> torch.Tens
     ``w_p`` and ``w_n`` are numbers or 0-d tensors (parameters when they should train). Returns a tensor of
     ``w``'s shape.
     """
-    _require_weights(w)
+    require_weights(w)
     t = _require_t(t)
     w_p = w_p if isinstance(w_p, torch.Tensor) and w_p.numel() == 1 else _require_scale(w_p, "w_p", w)
     w_n = w_n if isinstance(w_n, torch.Tensor) and w_n.numel() == 1 else _require_scale(w_n, "w_n", w)
@@ -152,7 +142,7 @@ def ttq_gradients(grad: torch.Tensor, w: torch.Tensor, w_p, w_n, t: float = THRE
     weights, return :math:`(\partial L / \partial \tilde{w}_l,\ \partial L / \partial W^p_l,\
     \partial L / \partial W^n_l)`. This is what :func:`ttq_ternarize` computes in its backward pass; it is exposed
     for the notebook and the tests."""
-    _require_weights(w)
+    require_weights(w)
     require_float_tensor(grad, "grad")
     if grad.shape != w.shape:
         raise ValueError(f"grad must have the shape of w {tuple(w.shape)}, got {tuple(grad.shape)}")

@@ -37,7 +37,7 @@ from torch import nn
 
 from qteach import hw, quant
 from qteach import nn as qnn
-from qteach._validate import require_bits, require_float_tensor, require_int, require_no_nan
+from qteach._validate import require_bits, require_float_input, require_int
 
 __all__ = [
     "FULL_PRECISION",
@@ -52,12 +52,6 @@ __all__ = [
 
 FULL_PRECISION = 32
 """``bits = 32`` means "leave this tensor in float" (no clipping either), the baseline of the width x bits grid."""
-
-
-def _require_input(x, name: str) -> torch.Tensor:
-    require_float_tensor(x, name)
-    require_no_nan(x, name)
-    return x
 
 
 def _require_weight_bits(bits) -> int:
@@ -80,7 +74,7 @@ def quantize_weights(w: torch.Tensor, bits: int) -> torch.Tensor:
     :math:`\{-1, 0, 1\}`. Rounding is :func:`qteach.quant.fake_quantize`'s (half to even; the paper does not say
     how ties are rounded). ``bits = 32`` returns ``w`` unchanged.
     """
-    _require_input(w, "w")
+    require_float_input(w, "w")
     bits = _require_weight_bits(bits)
     if bits == FULL_PRECISION:
         return w
@@ -100,7 +94,7 @@ def quantize_activations(x: torch.Tensor, bits: int) -> torch.Tensor:
     It replaces the ReLU (the clip is a bounded ReLU). ``bits = 32`` returns ``relu(x)`` (a float network keeps
     its ReLU, as DoReFa-Net's code does for 32-bit activations).
     """
-    _require_input(x, "x")
+    require_float_input(x, "x")
     bits = require_bits(bits)
     if bits == FULL_PRECISION:
         return torch.relu(x)
