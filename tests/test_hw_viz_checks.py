@@ -403,3 +403,15 @@ def test_set_seed_returns_seeded_generator():
 def test_set_seed_bad_input(seed, error):
     with pytest.raises(error, match="seed"):
         qteach.set_seed(seed)
+
+
+@pytest.mark.parametrize("value, expected", [(3, 3.0), (2.5, 2.5), (torch.tensor(1.5), 1.5), (torch.tensor([4]), 4.0)])
+def test_as_number_accepts_numbers_and_one_element_tensors(value, expected):
+    assert checks.as_number(value, LABEL, "alpha") == expected
+
+
+@pytest.mark.parametrize("value, hint", [(torch.ones(2), "single number"), ("1.0", "should be a number"),
+                                         (True, "should be a number")])
+def test_as_number_fails_with_a_hint(value, hint):
+    with pytest.raises(AssertionError, match=f"^{LABEL}: alpha .*{hint}"):
+        checks.as_number(value, LABEL, "alpha")

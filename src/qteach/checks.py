@@ -40,6 +40,17 @@ def expect_type(value, expected_type, exercise: str, what: str) -> None:
         fail(exercise, f"{what} should be a {names}, got {type(value).__name__}")
 
 
+def as_number(value, exercise: str, what: str) -> float:
+    """A student's answer as a Python float: a number or a one-element tensor; fail with a hint otherwise."""
+    if isinstance(value, torch.Tensor):
+        expect(value.numel() == 1, exercise, f"{what} should be a single number (a float or a 0-d tensor), got a "
+                                             f"tensor of shape {tuple(value.shape)}")
+        return float(value.detach().reshape(()).item())
+    expect(isinstance(value, (int, float)) and not isinstance(value, bool), exercise,
+           f"{what} should be a number, got {type(value).__name__}")
+    return float(value)
+
+
 def expect_close(actual, expected, exercise: str, what: str, rtol: float = 1e-5, atol: float = 1e-6,
                  hint: str = "") -> None:
     """Fail unless ``actual`` is close to ``expected`` (numbers or tensors of the same shape)."""

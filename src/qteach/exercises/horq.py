@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from qteach.checks import expect, expect_type, fail, passed
+from qteach.checks import as_number, expect, expect_type, fail, passed
 from qteach.data import weight_samples
 from qteach.papers import horq
 
@@ -19,15 +19,6 @@ _SLUG = "horq"
 def _label(n: int) -> str:
     return f"ex-{_SLUG}-{n}"
 
-
-def _as_float(value, label, what) -> float:
-    if isinstance(value, torch.Tensor):
-        expect(value.numel() == 1, label, f"{what} should be a single number, got a tensor of shape "
-                                          f"{tuple(value.shape)}")
-        return float(value.item())
-    expect(isinstance(value, (int, float)) and not isinstance(value, bool), label,
-           f"{what} should be a number, got {type(value).__name__}")
-    return float(value)
 
 
 # --- exercise 1: the residual expansion -------------------------------------------------------------------------
@@ -56,7 +47,7 @@ def check_1(horq_expand) -> str:
         for i, (pair, beta_ref, h_ref) in enumerate(zip(result, betas, signs), start=1):
             expect(isinstance(pair, (list, tuple)) and len(pair) == 2, label,
                    f"on {what}: term {i} should be a pair (beta, H)")
-            beta = _as_float(pair[0], label, f"beta_{i}")
+            beta = as_number(pair[0], label, f"beta_{i}")
             h = pair[1]
             expect_type(h, torch.Tensor, label, f"H_{i}")
             h = h.detach().to(x.dtype)

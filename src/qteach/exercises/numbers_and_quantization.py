@@ -11,7 +11,7 @@ import math
 import torch
 
 from qteach import quant
-from qteach.checks import expect, expect_type, fail, passed
+from qteach.checks import as_number, expect, expect_type, fail, passed
 
 _SLUG = "numbers_and_quantization"
 _EPS = torch.finfo(torch.float32).eps
@@ -23,14 +23,6 @@ _RANGES = [(-1.0, 1.3, 8), (-0.2, 1.7, 4), (0.5, 2.0, 4), (-3.0, -1.0, 3), (-0.7
            (-12.5, 3.25, 8)]
 
 
-def _as_number(value, exercise: str, what: str) -> float:
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            fail(exercise, f"{what} should be a single number, got a tensor of shape {tuple(value.shape)}")
-        value = value.item()
-    expect_type(value, (int, float), exercise, what)
-    return float(value)
-
 
 def check_1(my_qparams) -> None:
     """Check ``my_qparams(x_min, x_max, bits) -> (scale, zero_point)`` (affine, unsigned) against the library."""
@@ -40,8 +32,8 @@ def check_1(my_qparams) -> None:
         result = my_qparams(x_min, x_max, bits)
         expect(isinstance(result, (tuple, list)) and len(result) == 2, label,
                "return a pair (scale, zero_point)")
-        scale = _as_number(result[0], label, "the scale")
-        zero_point = _as_number(result[1], label, "the zero point")
+        scale = as_number(result[0], label, "the scale")
+        zero_point = as_number(result[1], label, "the zero point")
         ref_scale, ref_zero_point = quant.qparams(x_min, x_max, bits)
         ref_scale, ref_zero_point = ref_scale.item(), int(ref_zero_point)
         case = f"for x_min={x_min}, x_max={x_max}, bits={bits}"

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from qteach.checks import expect, fail, passed
+from qteach.checks import as_number, expect, fail, passed
 from qteach.data import weight_samples
 from qteach.papers import ternary_weight_networks as twn
 
@@ -21,15 +21,6 @@ _SLUG = "ternary_weight_networks"
 def _label(n: int) -> str:
     return f"ex-{_SLUG}-{n}"
 
-
-def _as_float(value, label: str, what: str) -> float:
-    if isinstance(value, torch.Tensor):
-        expect(value.numel() == 1, label, f"{what} should be a single number (a 0-d tensor or a float), "
-                                          f"got a tensor of shape {tuple(value.shape)}")
-        return float(value.detach().reshape(()).item())
-    expect(isinstance(value, (int, float)) and not isinstance(value, bool), label,
-           f"{what} should be a number or a 0-d tensor, got {type(value).__name__}")
-    return float(value)
 
 
 def _cases():
@@ -68,8 +59,8 @@ def check_1(twn_quantize) -> str:
         result = twn_quantize(w.clone())
         expect(isinstance(result, (tuple, list)) and len(result) == 2, label,
                f"twn_quantize should return a pair (delta, alpha), got {type(result).__name__}")
-        delta = _as_float(result[0], label, "delta")
-        alpha = _as_float(result[1], label, "alpha")
+        delta = as_number(result[0], label, "delta")
+        alpha = as_number(result[1], label, "alpha")
         ref_delta = twn.ternary_threshold(w).item()
         ref_alpha = twn.ternary_scale(w, ref_delta).item()
         if not math.isclose(delta, ref_delta, rel_tol=1e-5, abs_tol=1e-7):
@@ -101,7 +92,7 @@ def check_2(best_threshold) -> str:
         ("one large outlier", torch.tensor([0.2, -0.25, 0.3, -0.2, 0.22, 5.0], dtype=torch.float64)),
     ]
     for what, w in cases:
-        delta = _as_float(best_threshold(w.clone()), label, "best_threshold(w)")
+        delta = as_number(best_threshold(w.clone()), label, "best_threshold(w)")
         expect(math.isfinite(delta) and delta >= 0, label, f"on {what}: the threshold must be a number >= 0, "
                                                          f"got {delta}")
         _, best = twn.optimal_threshold(w)

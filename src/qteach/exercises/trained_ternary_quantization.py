@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from qteach.checks import expect, fail, passed
+from qteach.checks import as_number, expect, fail, passed
 from qteach.data import weight_samples
 from qteach.papers import trained_ternary_quantization as ttq
 
@@ -30,15 +30,6 @@ def _cases():
         ("uniform weights, t = 0.5", weight_samples((5, 4, 3), "uniform", seed=3), 2.0, 0.25, 0.5),
     ]
 
-
-def _as_float(value, label: str, what: str) -> float:
-    if isinstance(value, torch.Tensor):
-        expect(value.numel() == 1, label, f"{what} should be a single number, got a tensor of shape "
-                                          f"{tuple(value.shape)}")
-        return float(value.detach().reshape(()).item())
-    expect(isinstance(value, (int, float)) and not isinstance(value, bool), label,
-           f"{what} should be a number or a 0-d tensor, got {type(value).__name__}")
-    return float(value)
 
 
 # --- exercise 1: the forward pass --------------------------------------------------------------------------------
@@ -98,8 +89,8 @@ def check_2(ttq_backward) -> None:
             elif torch.allclose(grad_w, grad * torch.where(pos, w_n, torch.where(neg, w_p, 1.0)), atol=1e-5):
                 hint = "you swapped the scales: W_p goes with the positive weights, W_n with the negative ones."
             fail(label, f"on {what}: grad_w differs. {hint}")
-        p = _as_float(grad_p, label, "grad_w_p")
-        n = _as_float(grad_n, label, "grad_w_n")
+        p = as_number(grad_p, label, "grad_w_p")
+        n = as_number(grad_n, label, "grad_w_n")
         if not math.isclose(p, float(ref_p), rel_tol=1e-5, abs_tol=1e-5):
             hint = "dL/dW_p is the sum of dL/dw_t over I_p = {w > Delta}."
             if math.isclose(p, float((grad * pos).sum() / max(int(pos.sum()), 1)), rel_tol=1e-5):
