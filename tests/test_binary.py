@@ -225,7 +225,8 @@ def test_surrogates_reject_integer_x(function):
 
 
 @pytest.mark.parametrize("clip, error", [(0.0, ValueError), (-1.0, ValueError), (float("nan"), ValueError),
-                                         (True, TypeError), ("1", TypeError), ([1.0], TypeError)])
+                                         (float("inf"), ValueError), (True, TypeError), ("1", TypeError),
+                                         ([1.0], TypeError)])
 def test_ste_sign_bad_clip(clip, error):
     with pytest.raises(error, match="clip"):
         binary.ste_sign(torch.zeros(3), clip=clip)
@@ -245,3 +246,32 @@ def test_straight_through_bad_input():
         binary.straight_through(torch.ones(2), torch.ones(2, dtype=torch.int64))
     with pytest.raises(ValueError, match="quantized"):
         binary.straight_through(torch.ones(2), torch.ones(3))
+
+
+@pytest.mark.parametrize("function", [binary.sign, binary.ste_sign, binary.approx_sign])
+def test_nan_has_no_sign(function):
+    with pytest.raises(ValueError, match=r"\bx\b.*NaN"):
+        function(torch.tensor([1.0, float("nan"), -1.0]))
+
+
+def test_ste_sign_without_clip_rejects_nan():
+    with pytest.raises(ValueError, match=r"\bx\b.*NaN"):
+        binary.ste_sign(torch.tensor([float("nan")]), clip=None)
+
+
+def test_sign_of_infinity_is_still_defined():
+    assert binary.sign(torch.tensor([float("inf"), -float("inf")])).tolist() == [1.0, -1.0]
+
+
+@pytest.mark.parametrize("w", [torch.zeros(0), torch.zeros(3, 0), torch.tensor([[1.0, float("nan")]]),
+                               torch.tensor([1.0, float("inf")])])
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_mean_abs_scale_rejects_empty_or_non_finite_w(w, per_channel):
+    with pytest.raises(ValueError, match=r"\bw\b"):
+        binary.mean_abs_scale(w, per_channel=per_channel)
+
+
+@pytest.mark.parametrize("per_channel", [1, "yes", None])
+def test_mean_abs_scale_bad_per_channel(per_channel):
+    with pytest.raises(TypeError, match="per_channel"):
+        binary.mean_abs_scale(torch.ones(2, 3), per_channel=per_channel)

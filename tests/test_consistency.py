@@ -108,6 +108,15 @@ def test_catalog_lookup_errors():
     assert sum(len(catalog.by_year(y)) for y in catalog.YEARS) == 102
 
 
+@pytest.mark.parametrize("function, argument, name", [
+    (catalog.paper, None, "slug"), (catalog.paper, ["xnor_net"], "slug"), (catalog.by_year, "2016", "year"),
+    (catalog.by_year, 2016.0, "year"), (catalog.by_tag, ["Hardware"], "tag"), (catalog.by_tag, None, "tag"),
+])
+def test_catalog_lookup_wrong_types(function, argument, name):
+    with pytest.raises(TypeError, match=name):
+        function(argument)
+
+
 def test_every_catalog_bibkey_is_in_the_bibliography():
     missing = [p.bibkey for p in catalog.papers() if p.bibkey not in BIB.entries]
     assert not missing

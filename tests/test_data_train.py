@@ -189,6 +189,7 @@ def test_split_to_device_and_repr():
     (dict(test_fraction="0.2"), TypeError, "test_fraction"),
     (dict(seed=-1), ValueError, "seed"),
     (dict(seed=1.5), TypeError, "seed"),
+    (dict(flatten="yes"), TypeError, "flatten"),
 ])
 def test_digits_bad_input(kwargs, error, name):
     with pytest.raises(error, match=name):
@@ -203,6 +204,9 @@ def test_digits_bad_input(kwargs, error, name):
     (dict(spread=-1.0), ValueError, "spread"),
     (dict(test_fraction=0.0), ValueError, "test_fraction"),
     (dict(seed=-2), ValueError, "seed"),
+    (dict(spread=float("nan")), ValueError, "spread"),
+    (dict(num_samples=8, num_classes=4), ValueError, "test_fraction"),        # 2 test samples for 4 classes
+    (dict(num_samples=4, num_classes=2, test_fraction=0.9), ValueError, "test_fraction"),
 ])
 def test_blobs_bad_input(kwargs, error, name):
     with pytest.raises(error, match=name):
@@ -219,6 +223,47 @@ def test_blobs_bad_input(kwargs, error, name):
 def test_weight_samples_bad_input(kwargs, error, name):
     with pytest.raises(error, match=name):
         data.weight_samples(10, **kwargs)
+
+
+@pytest.mark.parametrize("shape", [0, -3, (3, -1), (2, 0), 2.5, (2.0, 3), "10", None, (True,)])
+def test_weight_samples_bad_shape(shape):
+    with pytest.raises(ValueError, match="shape"):
+        data.weight_samples(shape)
+
+
+def small_split():
+    return data.blobs(num_samples=40, num_features=3, num_classes=2)
+
+
+@pytest.mark.parametrize("field, value, error, name", [
+    ("x_train", lambda s: s.x_train.tolist(), TypeError, "x_train"),
+    ("x_train", lambda s: s.x_train.to(torch.int64), TypeError, "x_train"),
+    ("y_test", lambda s: s.y_test.float(), TypeError, "y_test"),
+    ("y_train", lambda s: s.y_train[:-1], ValueError, "y_train"),                 # one label short
+    ("y_train", lambda s: s.y_train[:, None], ValueError, "y_train"),             # not 1-D
+    ("x_train", lambda s: s.x_train[:, :2], ValueError, "x_train and x_test"),    # other sample shape
+    ("y_test", lambda s: s.y_test - 1, ValueError, "y_test"),                     # negative labels
+    ("x_test", lambda s: s.x_test.index_fill(1, torch.tensor([0]), float("nan")), ValueError, "x_test"),
+    ("x_train", lambda s: s.x_train.index_fill(0, torch.tensor([3]), float("inf")), ValueError, "x_train"),
+])
+def test_split_bad_input(field, value, error, name):
+    s = small_split()
+    fields = dict(x_train=s.x_train, y_train=s.y_train, x_test=s.x_test, y_test=s.y_test)
+    fields[field] = value(s)
+    with pytest.raises(error, match=name):
+        data.Split(**fields)
+
+
+def test_split_rejects_empty_parts():
+    s = small_split()
+    with pytest.raises(ValueError, match="x_test and y_test"):
+        data.Split(s.x_train, s.y_train, s.x_test[:0], s.y_test[:0])
+
+
+@pytest.mark.parametrize("device, error", [("gpu", ValueError), (1.5, TypeError), (None, TypeError)])
+def test_split_to_bad_device(device, error):
+    with pytest.raises(error, match="device"):
+        small_split().to(device)
 
 
 # ------------------------------------------------------------------------------------------------- train
@@ -333,6 +378,44 @@ def test_accuracy_bad_shapes():
         train.accuracy(torch.zeros(3, 2), torch.zeros(4, dtype=torch.int64))
 
 
+@pytest.mark.parametrize("logits, labels, error, name", [
+    ([[1.0, 0.0]], torch.tensor([0]), TypeError, "logits"),
+    (torch.zeros(1, 2), [0], TypeError, "labels"),
+    (torch.zeros(2, 2), torch.tensor([0.0, 1.0]), TypeError, "labels"),
+    (torch.zeros(0, 2), torch.zeros(0, dtype=torch.int64), ValueError, "empty"),
+    (torch.tensor([[float("nan"), 0.0]]), torch.tensor([0]), ValueError, "logits"),
+    (torch.zeros(2, 3), torch.tensor([0, 3]), ValueError, "labels"),
+    (torch.zeros(2, 3), torch.tensor([-1, 0]), ValueError, "labels"),
+])
+def test_accuracy_bad_input(logits, labels, error, name):
+    with pytest.raises(error, match=name):
+        train.accuracy(logits, labels)
+
+
+@pytest.mark.parametrize("model, x, y, error, name", [
+    ("model", torch.zeros(2, 16), torch.tensor([0, 1]), TypeError, "model"),
+    (None, torch.tensor([[float("nan")] * 16]), torch.tensor([0]), ValueError, r"\bx\b"),
+    (None, torch.zeros(3, 16), torch.tensor([0, 1]), ValueError, r"\by\b"),
+    (None, torch.zeros(0, 16), torch.zeros(0, dtype=torch.int64), ValueError, "empty"),
+    (None, torch.zeros(2, 16), torch.tensor([0.0, 1.0]), TypeError, r"\by\b"),
+])
+def test_evaluate_bad_input(model, x, y, error, name):
+    with pytest.raises(error, match=name):
+        train.evaluate(mlp() if model is None else model, x, y)
+
+
+@pytest.mark.parametrize("limit, error", [(0.0, ValueError), (-1.0, ValueError), (float("nan"), ValueError),
+                                          (float("inf"), ValueError), ("1", TypeError)])
+def test_clip_latent_weights_bad_limit(limit, error):
+    with pytest.raises(error, match="limit"):
+        train.clip_latent_weights(mlp(), limit)
+
+
+def test_clip_latent_weights_model_not_a_module():
+    with pytest.raises(TypeError, match="model"):
+        train.clip_latent_weights("model")
+
+
 # -------------------------------------------------------------------------------------- train bad input
 
 
@@ -346,6 +429,11 @@ def test_accuracy_bad_shapes():
     (dict(optimizer="foo"), ValueError, "optimizer"),
     (dict(batch_size=0), ValueError, "batch_size"),
     (dict(seed=-1), ValueError, "seed"),
+    (dict(weight_clip=0.0), ValueError, "weight_clip"),
+    (dict(weight_clip=float("nan")), ValueError, "weight_clip"),
+    (dict(after_step="print"), TypeError, "after_step"),
+    (dict(loss_fn="cross_entropy"), TypeError, "loss_fn"),
+    (dict(progress="no"), TypeError, "progress"),
 ])
 def test_fit_bad_input(blobs_split, kwargs, error, name):
     with pytest.raises(error, match=name):
@@ -363,6 +451,18 @@ def test_fit_optimizer_neither_a_name_nor_a_factory(blobs_split, optimizer):
 def test_fit_data_not_a_split(bad_data):
     with pytest.raises(TypeError, match="data"):
         train.fit(mlp(), bad_data, progress=False)
+
+
+@pytest.mark.parametrize("field, name", [("x_train", "data.x_train"), ("x_test", "data.x_test")])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_fit_rejects_non_finite_data_before_training(field, name, value):
+    split = data.blobs(num_samples=40)
+    getattr(split, field)[3, 1] = value   # changed in place after the split was built
+    model = mlp()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=name):
+        train.fit(model, split, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
 def test_fit_model_not_a_module(blobs_split):

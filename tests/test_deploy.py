@@ -488,3 +488,113 @@ def test_builders_bad_input():
         deploy.binary_mlp(input_bits=0)
     with pytest.raises(TypeError, match="model"):
         deploy.float_nbytes("model")
+
+
+def test_bit_plane_products_reject_nan_weights_and_channel_mismatch():
+    with pytest.raises(ValueError, match=r"\bw\b.*NaN"):
+        deploy.bitplane_matmul(torch.tensor([[1, 0]]), torch.tensor([[1.0, float("nan")]]))
+    with pytest.raises(ValueError, match=r"\bw\b.*NaN"):
+        deploy.bitplane_conv2d(torch.ones(1, 1, 3, 3), torch.full((1, 1, 2, 2), float("nan")))
+    with pytest.raises(ValueError, match="same C"):
+        deploy.bitplane_conv2d(torch.ones(1, 2, 4, 4), torch.ones(1, 3, 3, 3))
+    with pytest.raises(ValueError, match="stride"):
+        deploy.bitplane_conv2d(torch.ones(1, 1, 4, 4), torch.ones(1, 1, 3, 3), stride=0)
+    with pytest.raises(ValueError, match="q"):
+        deploy.bit_planes(torch.tensor([float("inf")]))
+
+
+def test_input_code_rejects_nan_and_saturates_infinity():
+    with pytest.raises(ValueError, match=r"\bx\b.*NaN"):
+        deploy.InputCode()(torch.tensor([0.5, float("nan")]))
+    assert deploy.InputCode()(torch.tensor([float("inf"), -float("inf")])).tolist() == [255.0, 0.0]
+
+
+@pytest.mark.parametrize("flip, tau, error, name", [
+    ([1], torch.tensor([0]), TypeError, "flip"),
+    (torch.tensor([1, 0]), torch.tensor([0, 0]), ValueError, "flip"),
+    (torch.tensor([1, -1]), torch.tensor([0]), ValueError, "flip and tau"),
+    (torch.tensor([[1]]), torch.tensor([[0]]), ValueError, "flip"),
+    (torch.tensor([1]), torch.tensor([0.5]), ValueError, "tau"),
+    (torch.tensor([1]), torch.tensor([float("nan")]), ValueError, "tau"),
+])
+def test_threshold_bad_input(flip, tau, error, name):
+    with pytest.raises(error, match=name):
+        deploy.Threshold(flip=flip, tau=tau)
+
+
+def test_threshold_rejects_bad_corrections():
+    with pytest.raises(ValueError, match="corrections"):
+        deploy.Threshold(torch.tensor([1]), torch.tensor([0]), corrections=-1)
+
+
+@pytest.mark.parametrize("s, error", [
+    ([[1, 2]], TypeError),
+    (torch.ones(3, 3, dtype=torch.int64), ValueError),          # 3 channels, the threshold has 2
+    (torch.ones(2, dtype=torch.int64), ValueError),             # 1-D
+    (torch.tensor([[0.5, 1.0]]), ValueError),                   # not integers
+    (torch.tensor([[float("nan"), 1.0]]), ValueError),
+])
+def test_threshold_apply_bad_s(s, error):
+    threshold = deploy.Threshold(torch.tensor([1, -1], dtype=torch.int8), torch.tensor([0, 0]))
+    with pytest.raises(error, match=r"\bs\b"):
+        threshold.apply(s)
+
+
+def test_fold_threshold_rejects_non_finite_bias_and_channel_mismatch():
+    with pytest.raises(ValueError, match="bias"):
+        deploy.fold_threshold(None, -3, 3, bias=torch.tensor([float("nan")]), channels=1)
+    with pytest.raises(ValueError, match="bias"):
+        deploy.fold_threshold(nn.BatchNorm1d(1).eval(), -3, 3, bias=torch.tensor([float("inf")]))
+    with pytest.raises(ValueError, match="channels"):
+        deploy.fold_threshold(nn.BatchNorm1d(2).eval(), -3, 3, channels=3)
+
+
+@pytest.fixture(scope="module")
+def packed_mlp():
+    return deploy.export(deploy.binary_mlp(16, (8,), 3).eval())
+
+
+@pytest.fixture(scope="module")
+def packed_cnn():
+    return deploy.export(deploy.binary_cnn(channels=(4, 8)).eval())
+
+
+@pytest.mark.parametrize("x, error", [
+    ([[0.5] * 16], TypeError),
+    (torch.ones(2, 16, dtype=torch.int64), TypeError),
+    (torch.tensor([[float("nan")] + [0.5] * 15]), ValueError),
+    (torch.ones(16), ValueError),                  # one sample without the batch dimension
+    (torch.ones(2, 15), ValueError),               # wrong number of features
+    (torch.ones(2, 1, 4, 4), ValueError),          # an image for a linear first layer
+])
+def test_packed_mlp_bad_input(packed_mlp, x, error):
+    with pytest.raises(error, match=r"\bx\b"):
+        packed_mlp(x)
+    with pytest.raises(error, match=r"\bx\b"):
+        packed_mlp.predict(x)
+
+
+@pytest.mark.parametrize("x", [torch.ones(2, 2, 8, 8), torch.ones(2, 64), torch.ones(2, 1, 2, 2),
+                               torch.full((1, 1, 8, 8), float("nan"))])
+def test_packed_cnn_bad_input(packed_cnn, x):
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        packed_cnn(x)
+
+
+def test_packed_network_accepts_infinite_pixels_like_the_float_model(packed_mlp):
+    x = torch.rand(4, 16, generator=gen(0))
+    x[0, 0], x[1, 1] = float("inf"), -float("inf")
+    saturated = x.clamp(0, 1)
+    assert torch.equal(packed_mlp(x), packed_mlp(saturated))
+
+
+@pytest.mark.parametrize("ops", [[], ["linear"], None])
+def test_packed_network_bad_ops(ops):
+    with pytest.raises(TypeError, match="ops"):
+        deploy.PackedNetwork(ops)
+
+
+@pytest.mark.parametrize("input_shape", [16, (0,), (16.0,), (15,), (1, 16)])
+def test_export_bad_input_shape(input_shape):
+    with pytest.raises(ValueError, match="input_shape"):
+        deploy.export(deploy.binary_mlp(16, (8,), 3), input_shape=input_shape)

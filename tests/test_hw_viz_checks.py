@@ -335,6 +335,46 @@ def test_bad_label_raises_value_error_on_failure(label):
         checks.passed(label, "what")
 
 
+@pytest.mark.parametrize("call", [
+    lambda label: checks.expect(True, label, "hint"),
+    lambda label: checks.expect_type(1.0, float, label, "alpha"),
+    lambda label: checks.expect_close(1.0, 1.0, label, "alpha"),
+    lambda label: checks.as_number(1.0, label, "alpha"),
+])
+@pytest.mark.parametrize("label", ["xnor_net-1", None])
+def test_bad_label_raises_value_error_even_when_the_answer_passes(call, label):
+    with pytest.raises(ValueError, match="exercise"):
+        call(label)
+
+
+@pytest.mark.parametrize("call, error, name", [
+    (lambda: checks.expect(torch.tensor([True, False]), LABEL, "hint"), TypeError, "condition"),
+    (lambda: checks.expect(np.array([True, True]), LABEL, "hint"), TypeError, "condition"),
+    (lambda: checks.expect(True, LABEL, 42), TypeError, "hint"),
+    (lambda: checks.fail(LABEL, None), TypeError, "hint"),
+    (lambda: checks.passed(LABEL, 3), TypeError, "what"),
+    (lambda: checks.expect_type(1, "int", LABEL, "alpha"), TypeError, "expected_type"),
+    (lambda: checks.expect_type(1, (), LABEL, "alpha"), TypeError, "expected_type"),
+    (lambda: checks.expect_type(1, (int, "float"), LABEL, "alpha"), TypeError, "expected_type"),
+    (lambda: checks.expect_close(1.0, float("nan"), LABEL, "alpha"), ValueError, "expected"),
+    (lambda: checks.expect_close(1.0, torch.tensor([float("nan")]), LABEL, "alpha"), ValueError, "expected"),
+    (lambda: checks.expect_close(1.0, "1.0", LABEL, "alpha"), TypeError, "expected"),
+    (lambda: checks.expect_close(1.0, True, LABEL, "alpha"), TypeError, "expected"),
+    (lambda: checks.expect_close(1.0, 1.0, LABEL, "alpha", rtol=-1e-5), ValueError, "rtol"),
+    (lambda: checks.expect_close(1.0, 1.0, LABEL, "alpha", atol=float("nan")), ValueError, "atol"),
+    (lambda: checks.expect_close(1.0, 1.0, LABEL, "alpha", atol="0"), TypeError, "atol"),
+    (lambda: checks.expect_close(1.0, 1.0, LABEL, "alpha", hint=None), TypeError, "hint"),
+])
+def test_a_mistake_in_the_check_itself_names_the_argument(call, error, name):
+    with pytest.raises(error, match=name):
+        call()
+
+
+def test_expect_close_accepts_numpy_numbers():
+    checks.expect_close(1.0, np.float32(1.0), LABEL, "alpha")
+    checks.expect_close(2, np.int64(2), LABEL, "alpha")
+
+
 # ---------------------------------------------------------------------------------------------- display
 
 
@@ -353,10 +393,23 @@ def test_show_source_several_objects_and_classes():
 
 
 @pytest.mark.parametrize("args, error", [((), ValueError), ((42,), TypeError), ((len,), TypeError),
-                                         (("quant.qrange",), TypeError)])
+                                         (("quant.qrange",), TypeError), ((int,), ValueError)])
 def test_show_source_bad_input(args, error):
-    with pytest.raises(error):
+    with pytest.raises(error, match="objects"):
         display.show_source(*args)
+
+
+def test_markdown_text_must_be_a_str():
+    with pytest.raises(TypeError, match="text"):
+        display.Markdown(42)
+
+
+@pytest.mark.parametrize("slug", [None, 2016, ["xnor_net"]])
+def test_header_card_bad_slug(slug):
+    with pytest.raises(TypeError, match="slug"):
+        display.header_card(slug)
+    with pytest.raises(KeyError, match="xnor_net"):
+        display.header_card("xnor_nett")
 
 
 def test_colab_url_format():
@@ -369,7 +422,9 @@ def test_colab_url_format():
     assert path == "notebooks/2016/xnor_net.ipynb"
 
 
-@pytest.mark.parametrize("notebook", ["notebooks/2016/xnor_net.py", "", 3, None])
+@pytest.mark.parametrize("notebook", ["notebooks/2016/xnor_net.py", "", 3, None, "/home/me/xnor_net.ipynb",
+                                      "notebooks/../../xnor_net.ipynb", "./notebooks/2016/xnor_net.ipynb",
+                                      "notebooks//2016/xnor_net.ipynb", "notebooks\\2016\\xnor_net.ipynb"])
 def test_colab_url_bad_input(notebook):
     with pytest.raises(ValueError, match="notebook"):
         display.colab_url(notebook)

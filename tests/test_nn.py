@@ -305,6 +305,7 @@ def test_summary_of_parameterless_model():
     (dict(in_features=2.0, out_features=2), TypeError, "in_features"),
     (dict(in_features=2, out_features=2, weight_quantizer="sign"), TypeError, "weight_quantizer"),
     (dict(in_features=2, out_features=2, input_quantizer=1), TypeError, "input_quantizer"),
+    (dict(in_features=2, out_features=2, bias="no"), TypeError, "bias"),
 ])
 def test_quant_linear_bad_input(kwargs, error, name):
     with pytest.raises(error, match=name):
@@ -316,6 +317,14 @@ def test_quant_linear_bad_input(kwargs, error, name):
     (dict(in_channels=2, out_channels=-1, kernel_size=3), ValueError, "out_channels"),
     (dict(in_channels=2, out_channels=2, kernel_size=3, weight_quantizer=1.0), TypeError, "weight_quantizer"),
     (dict(in_channels=2, out_channels=2, kernel_size=3, input_quantizer="x"), TypeError, "input_quantizer"),
+    (dict(in_channels=2, out_channels=2, kernel_size=0), ValueError, "kernel_size"),
+    (dict(in_channels=2, out_channels=2, kernel_size=2.5), TypeError, "kernel_size"),
+    (dict(in_channels=2, out_channels=2, kernel_size=(3, 3, 3)), ValueError, "kernel_size"),
+    (dict(in_channels=2, out_channels=2, kernel_size=3, stride=0), ValueError, "stride"),
+    (dict(in_channels=2, out_channels=2, kernel_size=3, stride=1.5), TypeError, "stride"),
+    (dict(in_channels=2, out_channels=2, kernel_size=3, padding=-1), ValueError, "padding"),
+    (dict(in_channels=2, out_channels=2, kernel_size=3, padding="full"), ValueError, "padding"),
+    (dict(in_channels=2, out_channels=2, kernel_size=3, bias=1), TypeError, "bias"),
 ])
 def test_quant_conv2d_bad_input(kwargs, error, name):
     with pytest.raises(error, match=name):
@@ -332,6 +341,8 @@ def test_quant_conv2d_bad_input(kwargs, error, name):
     (dict(momentum=0.0), ValueError, "momentum"),
     (dict(momentum=1.5), ValueError, "momentum"),
     (dict(momentum=-0.1), ValueError, "momentum"),
+    (dict(momentum=float("nan")), ValueError, "momentum"),
+    (dict(momentum="0.1"), TypeError, "momentum"),
 ])
 def test_min_max_fake_quantizer_bad_input(kwargs, error, name):
     with pytest.raises(error, match=name):
@@ -343,6 +354,78 @@ def test_min_max_fake_quantizer_rejects_integer_input():
         qnn.MinMaxFakeQuantizer(8)(torch.arange(4))
 
 
+@pytest.mark.parametrize("x", [torch.tensor([0.5, float("nan")]), torch.tensor([0.5, float("inf")]),
+                               torch.tensor([-float("inf"), 0.5]), torch.zeros(0), torch.zeros(2, 0)])
+@pytest.mark.parametrize("kwargs", [dict(), dict(axis=0), dict(momentum=0.1)])
+def test_min_max_fake_quantizer_rejects_x_without_a_finite_range(x, kwargs):
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        qnn.MinMaxFakeQuantizer(8, **kwargs)(x)
+
+
+@pytest.mark.parametrize("axis, x", [(2, torch.ones(3, 4)), (-3, torch.ones(3, 4)), (0, torch.tensor(1.0))])
+def test_min_max_fake_quantizer_axis_out_of_range(axis, x):
+    with pytest.raises(ValueError, match="axis"):
+        qnn.MinMaxFakeQuantizer(8, axis=axis)(x)
+
+
+def test_min_max_fake_quantizer_frozen_range_saturates_infinity_and_rejects_nan():
+    q = qnn.MinMaxFakeQuantizer(8, momentum=0.5)
+    q(torch.tensor([-1.0, 1.0]))
+    q.eval()
+    out = q(torch.tensor([float("inf"), -float("inf"), 0.0]))
+    assert out[0] == q(torch.tensor([100.0]))[0] and out[1] == q(torch.tensor([-100.0]))[0]  # the range ends
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        q(torch.tensor([float("nan")]))
+
+
+@pytest.mark.parametrize("clip, error", [(0.0, ValueError), (-1.0, ValueError), (float("nan"), ValueError),
+                                         ("1", TypeError), (True, TypeError)])
+def test_sign_quantizer_bad_clip(clip, error):
+    with pytest.raises(error, match="clip"):
+        qnn.SignQuantizer(clip)
+
+
+def test_sign_quantizer_rejects_nan_input():
+    with pytest.raises(ValueError, match=r"\bx\b.*NaN"):
+        qnn.SignQuantizer()(torch.tensor([0.5, float("nan")]))
+
+
+@pytest.mark.parametrize("x, error", [
+    (torch.ones(4, 5), ValueError),                     # wrong number of features
+    (torch.tensor(1.0), ValueError),                    # 0-d
+    (torch.ones(4, 3, dtype=torch.int64), TypeError),   # not floating point
+    ([[1.0, 2.0, 3.0]], TypeError),                     # not a tensor
+])
+def test_quant_linear_bad_x(x, error):
+    layer = qnn.QuantLinear(3, 2, weight_quantizer=qnn.SignQuantizer(), input_quantizer=qnn.SignQuantizer())
+    with pytest.raises(error, match=r"\bx\b"):
+        layer(x)
+
+
+@pytest.mark.parametrize("x, error", [
+    (torch.ones(1, 2, 5, 5), ValueError),               # wrong number of channels
+    (torch.ones(3, 25), ValueError),                    # 2-D
+    (torch.ones(1, 3, 2, 5), ValueError),               # smaller than the 3x3 kernel
+    (torch.ones(1, 3, 5, 5, dtype=torch.int64), TypeError),
+])
+def test_quant_conv2d_bad_x(x, error):
+    with pytest.raises(error, match=r"\bx\b"):
+        qnn.QuantConv2d(3, 2, 3, weight_quantizer=qnn.SignQuantizer())(x)
+
+
+def test_quant_conv2d_input_as_small_as_the_padded_kernel():
+    assert qnn.QuantConv2d(3, 2, 3, padding=1)(torch.ones(1, 3, 1, 1)).shape == (1, 2, 1, 1)
+    assert qnn.QuantConv2d(3, 2, 3, padding="same")(torch.ones(3, 1, 1)).shape == (2, 1, 1)
+
+
+@pytest.mark.parametrize("precision, error", [("1", TypeError), (1.5, TypeError), (0, ValueError)])
+def test_precision_of_bad_precision(precision, error):
+    quantizer = qnn.SignQuantizer()
+    quantizer.precision = precision
+    with pytest.raises(error, match="precision"):
+        qnn.precision_of(quantizer)
+
+
 @pytest.mark.parametrize("weight, bias, bn, error, name", [
     ([[1.0]], None, nn.BatchNorm1d(1), TypeError, "weight"),
     (torch.ones(2, 3), [1.0, 1.0], nn.BatchNorm1d(2), TypeError, "bias"),
@@ -352,10 +435,23 @@ def test_min_max_fake_quantizer_rejects_integer_input():
     (torch.ones(2, 3), torch.ones(3), nn.BatchNorm1d(2), ValueError, "bias"),   # bias length != channels
     (torch.ones(4, 3), torch.ones(1), nn.BatchNorm1d(4), ValueError, "bias"),   # would broadcast silently
     (torch.tensor(1.0), None, nn.BatchNorm1d(1), ValueError, "weight"),          # 0-d weight
+    (torch.tensor([[float("nan")]]), None, nn.BatchNorm1d(1), ValueError, "weight"),
+    (torch.ones(1, 2), torch.tensor([float("inf")]), nn.BatchNorm1d(1), ValueError, "bias"),
 ])
 def test_fold_batch_norm_bad_input(weight, bias, bn, error, name):
     with pytest.raises(error, match=name):
         qnn.fold_batch_norm(weight, bias, bn.eval())
+
+
+@pytest.mark.parametrize("statistic, value", [("running_var", -1.0), ("running_var", float("nan")),
+                                              ("running_mean", float("inf")), ("weight", float("nan")),
+                                              ("bias", float("inf"))])
+def test_fold_batch_norm_rejects_bad_statistics(statistic, value):
+    bn = nn.BatchNorm1d(2).eval()
+    with torch.no_grad():
+        getattr(bn, statistic)[0] = value
+    with pytest.raises(ValueError, match=f"bn.{statistic}"):
+        qnn.fold_batch_norm(torch.ones(2, 3), None, bn)
 
 
 @pytest.mark.parametrize("model, shape, error, name", [
@@ -364,6 +460,8 @@ def test_fold_batch_norm_bad_input(weight, bias, bn, error, name):
     (nn.Linear(4, 2), (0,), ValueError, "input_shape"),
     (nn.Linear(4, 2), (4.0,), ValueError, "input_shape"),
     (nn.Linear(4, 2), (True,), ValueError, "input_shape"),
+    (nn.Linear(4, 2), (5,), ValueError, "input_shape"),                                      # does not fit
+    (qnn.QuantConv2d(1, 2, 3), (2, 8, 8), ValueError, "input_shape"),
 ])
 def test_summary_bad_input(model, shape, error, name):
     with pytest.raises(error, match=name):

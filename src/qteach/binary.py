@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from qteach._validate import require_float_tensor, require_tensor
+from qteach._validate import (require_bool, require_float_tensor, require_no_nan, require_positive_number,
+                               require_tensor, require_weights)
 
 
 def sign(x: torch.Tensor) -> torch.Tensor:
@@ -19,11 +20,13 @@ def sign(x: torch.Tensor) -> torch.Tensor:
     .. math:: \operatorname{sign}(x) = \begin{cases} +1 & x \ge 0 \\ -1 & x < 0 \end{cases}
 
     Unlike ``torch.sign``, zero maps to ``+1``, so the output always holds exactly one bit per value
-    (Larq's ``math.sign`` makes the same choice). The result keeps the dtype and device of ``x``.
+    (Larq's ``math.sign`` makes the same choice). The result keeps the dtype and device of ``x``. A bool or
+    complex ``x`` raises ``TypeError``; NaN (which has no sign) raises ``ValueError``.
     """
     require_tensor(x, "x")
     if x.dtype == torch.bool or x.is_complex():
         raise TypeError(f"x must be a real numeric tensor, got {x.dtype}")
+    require_no_nan(x, "x")
     one = torch.ones((), dtype=x.dtype, device=x.device)
     return torch.where(x >= 0, one, -one)
 
@@ -52,7 +55,9 @@ def ste_sign(x: torch.Tensor, clip: float | None = 1.0) -> torch.Tensor:
 
     With ``clip=1`` this is the derivative of :math:`\operatorname{Htanh}(x) = \operatorname{clip}(x, -1, 1)`,
     as in Binarized Neural Networks (Hubara et al., 2016, eq. 4, "cancels the gradient when r is too large").
-    ``clip=None`` passes the gradient through unchanged (the plain STE of Bengio et al., 2013).
+    ``clip=None`` passes the gradient through unchanged (the plain STE of Bengio et al., 2013). ``x`` is a
+    floating-point tensor without NaN and ``clip`` a positive finite number or ``None``; anything else raises
+    ``TypeError``/``ValueError``.
 
     References:
 
@@ -62,10 +67,7 @@ def ste_sign(x: torch.Tensor, clip: float | None = 1.0) -> torch.Tensor:
     require_float_tensor(x, "x")
     if clip is None:
         return _SignWithSurrogate.apply(x, torch.ones_like)
-    if isinstance(clip, bool) or not isinstance(clip, (int, float)):
-        raise TypeError(f"clip must be a positive number or None, got {type(clip).__name__}")
-    if not clip > 0:
-        raise ValueError(f"clip must be > 0, got {clip}")
+    clip = require_positive_number(clip, "clip")
     return _SignWithSurrogate.apply(x, lambda v: (v.abs() <= clip).to(v.dtype))
 
 
@@ -119,7 +121,8 @@ def approx_sign(x: torch.Tensor) -> torch.Tensor:
         \frac{\partial q}{\partial x} = \begin{cases} 2 - 2|x| & |x| \le 1 \\ 0 & \text{otherwise} \end{cases}
 
     The surrogate is the derivative of a quadratic spline that approximates sign more tightly than Htanh
-    (Liu et al., *Bi-Real Net*, ECCV 2018, eq. 6–7); Larq calls it ``approx_sign``.
+    (Liu et al., *Bi-Real Net*, ECCV 2018, eq. 6–7); Larq calls it ``approx_sign``. A non-float ``x`` raises
+    ``TypeError``, NaN ``ValueError``.
     """
     require_float_tensor(x, "x")
     return _SignWithSurrogate.apply(x, _approx_sign_derivative)
@@ -131,12 +134,13 @@ def mean_abs_scale(w: torch.Tensor, per_channel: bool = True) -> torch.Tensor:
     It is the closed-form minimiser of :math:`\lVert W - \alpha\,\operatorname{sign}(W) \rVert^2`
     (Rastegari et al., *XNOR-Net*, 2016, eq. 4–6), reused by BWN, XNOR-Net, DoReFa's and Larq's
     ``magnitude_aware_sign``. With ``per_channel=True`` there is one :math:`\alpha` per output channel (dim 0),
-    shaped to broadcast against ``w``; otherwise one scalar for the whole tensor.
+    shaped to broadcast against ``w``; otherwise one scalar for the whole tensor. An empty, 0-d or non-finite
+    ``w`` raises ``ValueError`` (its scale would be NaN or infinite).
     """
-    require_float_tensor(w, "w")
+    require_weights(w, "w")
     if w.dim() == 0:
         raise ValueError("w must have at least one dimension")
-    if not per_channel:
+    if not require_bool(per_channel, "per_channel"):
         return w.abs().mean()
     dims = tuple(range(1, w.dim()))
     if not dims:

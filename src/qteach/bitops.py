@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from qteach import _bitkernels
-from qteach._validate import require_bits, require_int, require_ndim, require_no_nan, require_tensor
+from qteach._validate import require_bits, require_int, require_ndim, require_no_nan, require_pair, require_tensor
 from qteach.binary import sign
 
 __all__ = [
@@ -86,16 +86,6 @@ def _require_matmul_operands(a, b) -> int:
     return a.shape[1]
 
 
-def _pair(value, name: str, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints, each >= ``minimum``, as a pair."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-        return tuple(require_int(v, name, minimum=minimum) for v in value)
-    value = require_int(value, name, minimum=minimum)
-    return value, value
-
-
 def _conv_geometry(x, w, stride, padding):
     """Check the operands of a binary convolution; return (stride, padding, (out_h, out_w)) as pairs."""
     for t, name in ((x, "x"), (w, "w")):
@@ -103,8 +93,8 @@ def _conv_geometry(x, w, stride, padding):
     if x.shape[1] != w.shape[1]:
         raise ValueError(f"w must have as many input channels as x: x has {x.shape[1]}, w has {w.shape[1]}")
     _require_same_device(x, w, "x and w")
-    stride = _pair(stride, "stride", minimum=1)
-    padding = _pair(padding, "padding", minimum=0)
+    stride = require_pair(stride, "stride", minimum=1)
+    padding = require_pair(padding, "padding", minimum=0)
     kernel = w.shape[2:]
     if min(kernel) < 1:
         raise ValueError(f"w must have a kernel of at least 1x1, got shape {tuple(w.shape)}")

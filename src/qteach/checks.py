@@ -4,14 +4,20 @@ An exercise's check either prints one success line, ``✅ ex-<slug>-<n> passed: 
 ``AssertionError`` whose message starts with the exercise label and gives a hint. The grader of the
 classroom kit reads exactly these two outcomes. The checks of each notebook live in
 :mod:`qteach.exercises`; this module holds the shared building blocks.
+
+A mistake in a check itself (a bad label, hint or tolerance, an expected value with NaN) raises ``TypeError`` or
+``ValueError`` naming the argument, whether the student's answer passes or not.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import re
 
 import torch
+
+from qteach._validate import require_no_nan, require_non_negative_number, require_str
 
 _LABEL = re.compile(r"^ex-[a-z0-9_]+-\d+$")
 
@@ -24,17 +30,29 @@ def _label(exercise: str) -> str:
 
 def fail(exercise: str, hint: str):
     """Raise the ``AssertionError`` of a failed check: ``"<label>: <hint>"``."""
-    raise AssertionError(f"{_label(exercise)}: {hint}")
+    raise AssertionError(f"{_label(exercise)}: {require_str(hint, 'hint')}")
 
 
 def expect(condition, exercise: str, hint: str) -> None:
-    """Fail with ``hint`` unless ``condition`` is true."""
-    if not bool(condition):
+    """Fail with ``hint`` unless ``condition`` is true (a bool, or anything with one truth value such as a
+    one-element tensor; a tensor of several values raises ``TypeError``)."""
+    _label(exercise)
+    require_str(hint, "hint")
+    try:
+        ok = bool(condition)
+    except (RuntimeError, ValueError) as error:  # torch and NumPy refuse the truth value of several elements
+        raise TypeError(f"condition must have one truth value (a bool or a one-element tensor), got "
+                        f"{type(condition).__name__}: {error}") from error
+    if not ok:
         fail(exercise, hint)
 
 
 def expect_type(value, expected_type, exercise: str, what: str) -> None:
-    """Fail unless ``value`` is an instance of ``expected_type``."""
+    """Fail unless ``value`` is an instance of ``expected_type`` (a type or a tuple of types)."""
+    _label(exercise)
+    if not (isinstance(expected_type, type) or (isinstance(expected_type, tuple) and expected_type
+                                                 and all(isinstance(t, type) for t in expected_type))):
+        raise TypeError(f"expected_type must be a type or a tuple of types, got {expected_type!r}")
     if not isinstance(value, expected_type):
         names = getattr(expected_type, "__name__", None) or " or ".join(t.__name__ for t in expected_type)
         fail(exercise, f"{what} should be a {names}, got {type(value).__name__}")
@@ -53,14 +71,26 @@ def as_number(value, exercise: str, what: str) -> float:
 
 def expect_close(actual, expected, exercise: str, what: str, rtol: float = 1e-5, atol: float = 1e-6,
                  hint: str = "") -> None:
-    """Fail unless ``actual`` is close to ``expected`` (numbers or tensors of the same shape)."""
+    """Fail unless ``actual`` is close to ``expected`` (numbers or tensors of the same shape).
+
+    ``expected`` (the check's own value) must be a real number or a tensor without NaN, ``rtol`` and ``atol``
+    finite numbers >= 0: otherwise ``TypeError``/``ValueError``.
+    """
+    rtol = require_non_negative_number(rtol, "rtol")
+    atol = require_non_negative_number(atol, "atol")
+    require_str(hint, "hint")
     if isinstance(expected, torch.Tensor):
+        require_no_nan(expected, "expected")
         expect_type(actual, torch.Tensor, exercise, what)
         if actual.shape != expected.shape:
             fail(exercise, f"{what} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
         ok = torch.allclose(actual.detach().double().cpu(), expected.detach().double().cpu(), rtol=rtol, atol=atol)
         got = "a tensor that differs"
     else:
+        if isinstance(expected, bool) or not isinstance(expected, numbers.Real):
+            raise TypeError(f"expected must be a number or a tensor, got {type(expected).__name__}")
+        if math.isnan(expected):
+            raise ValueError("expected must not be NaN")
         expect_type(actual, (int, float), exercise, what)
         ok = math.isclose(float(actual), float(expected), rel_tol=rtol, abs_tol=atol)
         got = f"{float(actual):.6g}"
@@ -84,6 +114,6 @@ class SuccessLine(str):
 
 def passed(exercise: str, what: str) -> SuccessLine:
     """Print the success line of a check and return it."""
-    line = SuccessLine(f"✅ {_label(exercise)} passed: {what}")
+    line = SuccessLine(f"✅ {_label(exercise)} passed: {require_str(what, 'what')}")
     print(line)
     return line

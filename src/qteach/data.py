@@ -14,17 +14,28 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from qteach._validate import require_int, require_positive_number
+from qteach._validate import require_bool, require_int, require_labelled_data, require_positive_number, require_shape
 
 
 @dataclass(frozen=True)
 class Split:
-    """A train/test split of tensors: ``x`` float32, ``y`` int64 class labels."""
+    """A train/test split of tensors: ``x`` float32, ``y`` int64 class labels.
+
+    Each ``x`` is a non-empty floating-point tensor (N, ...) of finite values with its (N,) integer labels ``y``
+    >= 0, and train and test samples have one shape; anything else raises ``TypeError``/``ValueError``.
+    """
 
     x_train: torch.Tensor
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+
+    def __post_init__(self):
+        require_labelled_data(self.x_train, self.y_train, "x_train", "y_train")
+        require_labelled_data(self.x_test, self.y_test, "x_test", "y_test")
+        if self.x_train.shape[1:] != self.x_test.shape[1:]:
+            raise ValueError(f"x_train and x_test must hold samples of one shape, got {tuple(self.x_train.shape)} "
+                             f"and {tuple(self.x_test.shape)}")
 
     @property
     def num_classes(self) -> int:
@@ -35,7 +46,13 @@ class Split:
         return tuple(self.x_train.shape[1:])
 
     def to(self, device) -> "Split":
-        """The same split on another device."""
+        """The same split on another device (a ``torch.device``, a name like ``"cuda"`` or a CUDA index)."""
+        if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
+            raise TypeError(f"device must be a torch.device, a str or an int, got {type(device).__name__}")
+        try:
+            device = torch.device(device)
+        except RuntimeError as error:
+            raise ValueError(f"device {device!r} is not a device name: {error}") from error
         return Split(*(t.to(device) for t in (self.x_train, self.y_train, self.x_test, self.y_test)))
 
     def __repr__(self) -> str:
@@ -55,7 +72,11 @@ def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> Spl
     """A stratified, seeded split (scikit-learn's ``train_test_split``)."""
     from sklearn.model_selection import train_test_split
 
-    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+    try:
+        x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+    except ValueError as error:  # too few samples to put every class on both sides
+        raise ValueError(f"test_fraction {test_fraction} cannot split {len(y)} samples of {len(np.unique(y))} "
+                         f"classes with every class in both parts: {error}") from error
     as_x = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
     as_y = lambda a: torch.as_tensor(a, dtype=torch.int64)  # noqa: E731
     return Split(as_x(x_tr), as_y(y_tr), as_x(x_te), as_y(y_te))
@@ -65,12 +86,13 @@ def digits(test_fraction: float = 0.25, seed: int = 0, flatten: bool = False) ->
     """scikit-learn's handwritten digits: 1,797 grey images of 8x8 pixels, 10 classes.
 
     Pixels are scaled from 0..16 to [0, 1]. Images have shape ``(1, 8, 8)``, or ``(64,)`` with
-    ``flatten=True``. The split is stratified and seeded.
+    ``flatten=True``. The split is stratified and seeded. Bad arguments raise ``TypeError``/``ValueError``.
     """
     from sklearn.datasets import load_digits
 
     test_fraction = _check_test_fraction(test_fraction)
     seed = require_int(seed, "seed", minimum=0)
+    flatten = require_bool(flatten, "flatten")
     bunch = load_digits()
     x = bunch.images.astype(np.float32) / 16.0
     x = x.reshape(len(x), -1) if flatten else x[:, None, :, :]
@@ -98,7 +120,10 @@ def mnist1d(num_samples: int = 5000, test_fraction: float = 0.2, seed: int = 0) 
 
 def blobs(num_samples: int = 1000, num_features: int = 16, num_classes: int = 4, spread: float = 1.0,
           test_fraction: float = 0.25, seed: int = 0) -> Split:
-    """Gaussian clusters: class centres drawn from N(0, 1), samples from N(centre, spread^2)."""
+    """Gaussian clusters: class centres drawn from N(0, 1), samples from N(centre, spread^2).
+
+    Bad arguments raise ``TypeError``/``ValueError``, so do too few samples to put every class in both parts.
+    """
     num_samples = require_int(num_samples, "num_samples", minimum=2 * 2)
     num_features = require_int(num_features, "num_features", minimum=1)
     num_classes = require_int(num_classes, "num_classes", minimum=2)
@@ -112,9 +137,9 @@ def blobs(num_samples: int = 1000, num_features: int = 16, num_classes: int = 4,
 
 def weight_samples(shape, distribution: str = "gaussian", scale: float = 1.0, seed: int = 0) -> torch.Tensor:
     """Samples that stand in for trained weights: ``"gaussian"`` N(0, scale^2), ``"laplace"`` Laplace(0, scale),
-    or ``"uniform"`` U(-scale, scale). Returns a float32 tensor of ``shape``."""
-    if isinstance(shape, int):
-        shape = (shape,)
+    or ``"uniform"`` U(-scale, scale). Returns a float32 tensor of ``shape`` (an int or a tuple of positive
+    ints). Bad arguments raise ``TypeError``/``ValueError``."""
+    shape = require_shape((shape,) if isinstance(shape, int) else shape, "shape")
     generator = torch.Generator().manual_seed(require_int(seed, "seed", minimum=0))
     require_positive_number(scale, "scale")
     if distribution == "gaussian":

@@ -63,7 +63,6 @@ References:
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import torch
@@ -72,8 +71,9 @@ from torch import nn
 
 from qteach import bitops
 from qteach import nn as qnn
-from qteach._validate import (require_bits, require_bn_parameters, require_int, require_positive_number,
-                               require_tensor)
+from qteach._validate import (require_batch_norm, require_bits, require_bn_parameters, require_finite,
+                               require_float_input, require_int, require_integer_values, require_module, require_no_nan,
+                               require_non_negative_number, require_positive_number, require_shape, require_tensor)
 
 __all__ = [
     "InputCode",
@@ -109,6 +109,7 @@ class InputCode(nn.Module):
     exactly, so the deployed bit-plane layer (:func:`bitplane_matmul`) can reproduce them bit for bit. BNN feeds
     its first layer 8-bit pixels this way (sec. "First layer"). ``precision = bits`` for
     :func:`qteach.nn.summary`. The input needs no gradient, and gets none (``round`` has zero derivative).
+    An input ``x`` that is not floating point raises ``TypeError``, NaN ``ValueError`` (infinity saturates).
     """
 
     def __init__(self, bits: int = 8):
@@ -120,9 +121,7 @@ class InputCode(nn.Module):
         return 2**self.precision - 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        require_tensor(x, "x")
-        if not x.is_floating_point():
-            raise TypeError(f"x must have a floating-point dtype (pixels in [0, 1]), got {x.dtype}")
+        require_float_input(x, "x")
         return torch.round(x.clamp(0, 1) * self.levels)
 
     def extra_repr(self) -> str:
@@ -130,12 +129,7 @@ class InputCode(nn.Module):
 
 
 def _require_codes(q: torch.Tensor, bits: int, name: str = "q") -> torch.Tensor:
-    require_tensor(q, name)
-    if q.dtype == torch.bool or q.is_complex():
-        raise TypeError(f"{name} must be a real tensor of integer codes, got {q.dtype}")
-    values = q.to(torch.float64)
-    if not bool(torch.isfinite(values).all()) or bool((values != values.round()).any()):
-        raise ValueError(f"{name} must hold integer codes, got non-integer, NaN or infinite entries")
+    values = require_integer_values(q, name).to(torch.float64)
     if bool(((values < 0) | (values > 2**bits - 1)).any()):
         raise ValueError(f"{name} must hold codes in [0, 2**{bits} - 1] = [0, {2**bits - 1}]")
     return values.to(torch.int64)
@@ -163,11 +157,12 @@ def bitplane_matmul(q: torch.Tensor, w: torch.Tensor, bits: int = 8) -> torch.Te
     turns each plane product into one XNOR-popcount product (:func:`qteach.bitops.xnor_matmul`) plus the
     weight row sum :math:`\sum_k w^b_k`, itself an XNOR-popcount product with the all-ones vector. ``q`` is
     (M, K) with integer codes in :math:`[0, 2^b)`, ``w`` is (N, K), binarized with
-    :func:`qteach.binary.sign`. Returns int64 (M, N), exactly ``q @ sign(w).T``.
+    :func:`qteach.binary.sign`. Returns int64 (M, N), exactly ``q @ sign(w).T``. Codes out of range, a ``w``
+    with NaN or operands of the wrong shape raise ``ValueError``.
     """
     bits = require_bits(bits)
     codes = _require_codes(q, bits)
-    require_tensor(w, "w")
+    require_no_nan(require_tensor(w, "w"), "w")
     if codes.dim() != 2 or w.dim() != 2 or codes.shape[1] != w.shape[1]:
         raise ValueError(f"q and w must be (M, K) and (N, K), got {tuple(q.shape)} and {tuple(w.shape)}")
     k = codes.shape[1]
@@ -200,14 +195,15 @@ def bitplane_conv2d(q: torch.Tensor, w: torch.Tensor, bits: int = 8, stride=1, p
     where :math:`\circledast` is :func:`qteach.bitops.binary_conv2d` (zero padding contributes 0) and
     :math:`\mathbb{1}` is an all-ones image: at a padded position both terms are 0, inside the image they add up
     to :math:`2 x^n w^b`. ``q`` is (N, C, H, W) with integer codes, ``w`` (O, C, kh, kw). Returns int64, exactly
-    ``F.conv2d(q, sign(w), stride=stride, padding=padding)``.
+    ``F.conv2d(q, sign(w), stride=stride, padding=padding)``. Codes out of range, a ``w`` with NaN, operands of
+    the wrong shape or a bad ``stride``/``padding`` raise ``ValueError`` (``TypeError`` for wrong types).
     """
     bits = require_bits(bits)
     codes = _require_codes(q, bits)
-    require_tensor(w, "w")
-    if codes.dim() != 4 or w.dim() != 4:
-        raise ValueError(f"q and w must be 4-D (N, C, H, W) and (O, C, kh, kw), got {tuple(q.shape)} and "
-                         f"{tuple(w.shape)}")
+    require_no_nan(require_tensor(w, "w"), "w")
+    if codes.dim() != 4 or w.dim() != 4 or codes.shape[1] != w.shape[1]:
+        raise ValueError(f"q and w must be 4-D (N, C, H, W) and (O, C, kh, kw) with the same C, got "
+                         f"{tuple(q.shape)} and {tuple(w.shape)}")
     return _bitplane_conv2d(codes, w, bits, stride, padding)
 
 
@@ -234,15 +230,33 @@ class Threshold:
     :math:`\text{flip}_c \cdot s \ge \tau_c` (``flip`` is :math:`\pm 1`, int8; ``tau`` int64, one per channel).
 
     ``corrections`` counts the channels whose closed-form threshold had to move by one step to agree with the
-    float32 arithmetic of the float model (see :func:`fold_threshold`); it is almost always 0.
+    float32 arithmetic of the float model (see :func:`fold_threshold`); it is almost always 0. ``flip`` and
+    ``tau`` of another kind or shape raise ``TypeError``/``ValueError``.
     """
 
     flip: torch.Tensor
     tau: torch.Tensor
     corrections: int = 0
 
+    def __post_init__(self):
+        for t, name in ((self.flip, "flip"), (self.tau, "tau")):
+            require_integer_values(t, name)
+            if t.dim() != 1:
+                raise ValueError(f"{name} must be 1-D (one value per channel), got shape {tuple(t.shape)}")
+        if self.flip.shape != self.tau.shape:
+            raise ValueError(f"flip and tau must have the same shape, got {tuple(self.flip.shape)} and "
+                             f"{tuple(self.tau.shape)}")
+        if not bool(((self.flip == 1) | (self.flip == -1)).all()):
+            raise ValueError("flip must hold +1 and -1 only")
+        require_int(self.corrections, "corrections", minimum=0)
+
     def apply(self, s: torch.Tensor) -> torch.Tensor:
-        """:math:`\\pm 1` (float32) from integer accumulators ``s`` of shape (N, C) or (N, C, H, W)."""
+        """:math:`\\pm 1` (float32) from integer accumulators ``s`` of shape (N, C) or (N, C, H, W); an ``s`` of
+        another shape or with non-integer values raises ``ValueError``."""
+        require_integer_values(s, "s")
+        if s.dim() not in (2, 4) or s.shape[1] != self.tau.numel():
+            raise ValueError(f"s must be (N, {self.tau.numel()}) or (N, {self.tau.numel()}, H, W), got shape "
+                             f"{tuple(s.shape)}")
         shape = (1, -1) + (1,) * (s.dim() - 2)
         keep = self.flip.to(torch.int64).reshape(shape) * s.to(torch.int64) >= self.tau.reshape(shape)
         one = torch.ones((), dtype=torch.float32)
@@ -261,19 +275,10 @@ def bn_parameters(bn, name: str = "bn"):
     statistics (inference mode). Raises ``TypeError`` unless ``bn`` is a ``BatchNorm1d``/``BatchNorm2d``, and
     ``ValueError`` (naming ``name``) without running statistics, for non-finite values or a negative variance.
     """
-    if not isinstance(bn, nn.modules.batchnorm._BatchNorm):
-        raise TypeError(f"{name} must be a BatchNorm1d/BatchNorm2d module, got {type(bn).__name__}")
-    if bn.running_mean is None or bn.running_var is None:
-        raise ValueError(f"{name} has no running statistics (track_running_stats=False): running_mean and "
-                         "running_var are needed to fold it into a threshold")
+    require_batch_norm(bn, name)
     mean, var = bn.running_mean.detach(), bn.running_var.detach()
     gamma = bn.weight.detach() if bn.affine else torch.ones_like(mean)
     beta = bn.bias.detach() if bn.affine else torch.zeros_like(mean)
-    for t, what in ((mean, "running_mean"), (var, "running_var"), (gamma, "weight"), (beta, "bias")):
-        if not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{name}.{what} must be finite")
-    if bool((var < 0).any()):
-        raise ValueError(f"{name}.running_var must be >= 0")
     return gamma, beta, mean, var
 
 
@@ -309,10 +314,7 @@ def bn_sign_threshold(gamma: torch.Tensor, beta: torch.Tensor, mean: torch.Tenso
     tensors of one shape; ``scale`` > 0. Returns a :class:`Threshold` (``corrections`` 0).
     """
     require_bn_parameters(gamma, beta, mean, var)
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"eps must be a number, got {type(eps).__name__}")
-    if not 0 <= eps < math.inf:
-        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+    eps = require_non_negative_number(eps, "eps")
     scale = require_positive_number(scale, "scale")
     if (low is None) != (high is None):
         raise ValueError("low and high must be given together (the accumulator range) or both be None")
@@ -371,7 +373,8 @@ def fold_threshold(bn: nn.Module | None, low: int, high: int, bias: torch.Tensor
     float32 before the batch norm, as the float model does. ``low`` <= ``high`` bound the accumulator
     (:math:`\pm K` for a binary layer). ``scale`` (default 1) multiplies :math:`s` in float32 before the bias:
     a layer fed ``scale * q`` for integer codes ``q`` (exact when ``scale`` is a power of two, as for pixels
-    0..16 divided by 16).
+    0..16 divided by 16). Bad arguments (a range beyond float32's exact integers, a non-finite ``bias``, a
+    ``channels`` that disagrees with ``bn``) raise ``TypeError``/``ValueError``.
     """
     low = require_int(low, "low")
     high = require_int(high, "high")
@@ -387,9 +390,11 @@ def fold_threshold(bn: nn.Module | None, low: int, high: int, bias: torch.Tensor
     else:
         gamma, beta, mean, var = bn_parameters(bn, "bn")
         eps = bn.eps
+        if channels is not None and require_int(channels, "channels") != mean.numel():
+            raise ValueError(f"channels must match bn's {mean.numel()} features, got {channels}")
         channels = mean.numel()
     if bias is not None:
-        require_tensor(bias, "bias")
+        require_finite(require_tensor(bias, "bias"), "bias")
         if bias.shape != (channels,):
             raise ValueError(f"bias must have shape ({channels},), got {tuple(bias.shape)}")
         bias = bias.detach().to(torch.float32)
@@ -468,6 +473,9 @@ class _BinaryLinear(_Op):
         self.weight_bits, self.k, self.bits, self.row_sums = weight_bits, k, bits, row_sums
 
     def __call__(self, x):
+        if x.dim() != 2 or x.shape[1] != self.k:
+            raise ValueError(f"x does not fit the packed network: its {self.describe()} layer takes (N, {self.k}), "
+                             f"got shape {tuple(x.shape)} there")
         if self.bits is not None:  # first layer: integer codes on bit planes
             return _bitplane_matmul_packed(x, self.weight_bits, self.k, self.bits, self.row_sums)
         return bitops.xnor_matmul_packed(bitops.pack_bits(x), self.weight_bits, self.k)
@@ -494,6 +502,9 @@ class _BinaryConv(_Op):
         return bitops.unpack_bits(self.weight_bits, c * kh * kw).reshape(self.shape)
 
     def __call__(self, x):
+        if x.dim() != 4 or x.shape[1] != self.shape[1]:
+            raise ValueError(f"x does not fit the packed network: its {self.describe()} layer takes "
+                             f"(N, {self.shape[1]}, H, W), got shape {tuple(x.shape)} there")
         w = self.unpacked_weight()
         if self.bits is not None:
             return _bitplane_conv2d(x, w, self.bits, self.stride, self.padding)
@@ -587,16 +598,21 @@ class PackedNetwork:
     :attr:`nbytes` is the storage of everything inference needs: packed weights (1 bit each), integer
     thresholds (4 bytes and a flip bit per neuron), the first layer's weight row sums and the last layer's
     float scale/offset.
+
+    An input ``x`` that is not a floating-point batch (N, ...) raises ``TypeError``/``ValueError``, as do NaN and
+    a shape that does not fit the first layer.
     """
 
     def __init__(self, ops: list):
+        if not isinstance(ops, list) or not ops or not all(isinstance(op, _Op) for op in ops):
+            raise TypeError("ops must be a non-empty list of packed steps (build a PackedNetwork with export)")
         self.ops = ops
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        require_tensor(x, "x")
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
+        require_float_input(x, "x")
+        if x.dim() < 2:
+            raise ValueError(f"x must be a batch (N, ...), got shape {tuple(x.shape)}")
         x = x.detach().cpu()
         for op in self.ops:
             x = op(x)
@@ -628,8 +644,7 @@ class PackedNetwork:
 
 def float_nbytes(model: nn.Module) -> int:
     """Bytes of the float model's parameters and floating-point buffers (running statistics), as stored."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    require_module(model)
     tensors = list(model.parameters()) + [b for b in model.buffers() if b.is_floating_point()]
     return sum(t.numel() * t.element_size() for t in tensors)
 
@@ -681,13 +696,16 @@ def export(model: nn.Module, input_shape=None) -> PackedNetwork:
 
     Raises ``TypeError`` if ``model`` is not an ``nn.Sequential``, and ``ValueError`` naming the offending
     layer (``model[i]``) for anything that is not binary, a batch norm without running statistics, or an
-    unsupported layer or order.
+    unsupported layer or order; ``ValueError`` also for an ``input_shape`` that is not a tuple of positive ints
+    or that the model cannot take.
     """
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"model must be a torch.nn.Sequential of binary layers, got {type(model).__name__}")
     modules = [(i, m) for i, m in enumerate(model) if not isinstance(m, _SKIP)]
     if not modules:
         raise ValueError("model has no layers")
+    if input_shape is not None:
+        input_shape = require_shape(input_shape, "input_shape")
     ops: list = []
     state = "input"  # input | binary | int | normed
     pending = None  # (layer, index, accumulator range, bn) while an integer accumulator awaits its sign
@@ -793,6 +811,8 @@ def export(model: nn.Module, input_shape=None) -> PackedNetwork:
         try:
             with torch.no_grad():
                 expected = model(x)
+        except (RuntimeError, ValueError) as error:
+            raise ValueError(f"input_shape {input_shape} does not fit the model: {error}") from error
         finally:
             model.train(was_training)
         if not torch.equal(packed(x), expected):  # pragma: no cover - would be a bug in this module

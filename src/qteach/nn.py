@@ -19,31 +19,29 @@ import torch.nn.functional as F
 from torch import nn
 
 from qteach import binary, quant
-from qteach._validate import require_bits, require_bool, require_int, require_tensor
+from qteach._validate import (require_batch_norm, require_bits, require_bool, require_finite, require_float_tensor,
+                               require_int, require_module, require_not_empty, require_optional_callable,
+                               require_pair, require_positive_number, require_shape, require_tensor)
 
 
 def precision_of(quantizer) -> int:
-    """The bit width a quantizer produces: its ``precision`` attribute, 32 for ``None`` (no quantizer)."""
+    """The bit width a quantizer produces: its ``precision`` attribute, 32 for ``None`` (no quantizer).
+
+    A ``precision`` that is not an int >= 1 raises ``TypeError``/``ValueError``."""
     if quantizer is None:
         return 32
-    return int(getattr(quantizer, "precision", 32))
-
-
-def _check_quantizer(quantizer, name: str):
-    if quantizer is not None and not callable(quantizer):
-        raise TypeError(f"{name} must be callable or None, got {type(quantizer).__name__}")
-    return quantizer
+    return require_int(getattr(quantizer, "precision", 32), f"{type(quantizer).__name__}.precision", minimum=1)
 
 
 class SignQuantizer(nn.Module):
     r"""Binary quantizer :math:`\operatorname{sign}(x)` with the clipped straight-through estimator
-    (:func:`qteach.binary.ste_sign`). ``precision = 1``."""
+    (:func:`qteach.binary.ste_sign`). ``precision = 1``. ``clip`` is a positive number or ``None``, as there."""
 
     precision = 1
 
     def __init__(self, clip: float | None = 1.0):
         super().__init__()
-        self.clip = clip
+        self.clip = None if clip is None else require_positive_number(clip, "clip")
 
     def forward(self, x):
         return binary.ste_sign(x, clip=self.clip)
@@ -59,6 +57,10 @@ class MinMaxFakeQuantizer(nn.Module):
     ``momentum`` in (0, 1], the range is an exponential moving average of batch ranges updated in training mode
     and frozen in eval mode, as in quantization-aware training (Jacob et al., CVPR 2018, sec. 3.1).
     ``axis`` selects per-channel ranges along that dimension.
+
+    Bad arguments raise ``TypeError``/``ValueError``; so does an input ``x`` that is not floating point, is empty,
+    has no dimension ``axis``, or holds NaN or infinity where its range is taken (a frozen range saturates
+    infinity instead).
     """
 
     def __init__(self, bits: int = 8, signed: bool = False, symmetric: bool = False, axis: int | None = None,
@@ -68,10 +70,11 @@ class MinMaxFakeQuantizer(nn.Module):
         self.signed = require_bool(signed, "signed")
         self.symmetric = require_bool(symmetric, "symmetric")
         self.axis = None if axis is None else require_int(axis, "axis")
-        if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
-                                     or not 0 < momentum <= 1):
-            raise ValueError(f"momentum must be None or a float in (0, 1], got {momentum!r}")
-        self.momentum = None if momentum is None else float(momentum)
+        if momentum is not None:
+            momentum = require_positive_number(momentum, "momentum")
+            if momentum > 1:
+                raise ValueError(f"momentum must be None or a float in (0, 1], got {momentum!r}")
+        self.momentum = momentum
         self.register_buffer("running_min", torch.tensor([]))
         self.register_buffer("running_max", torch.tensor([]))
 
@@ -83,22 +86,29 @@ class MinMaxFakeQuantizer(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _batch_range(self, x):
+        require_float_tensor(x, "x")
+        require_not_empty(x, "x")
         if self.axis is None:
-            return x.detach().min(), x.detach().max()
-        dims = [d for d in range(x.dim()) if d != self.axis % x.dim()]
-        return x.detach().amin(dim=dims), x.detach().amax(dim=dims)
+            lo, hi = x.detach().min(), x.detach().max()
+        else:
+            if not -x.dim() <= self.axis < x.dim():
+                raise ValueError(f"axis {self.axis} is not a dimension of x, of shape {tuple(x.shape)}")
+            dims = [d for d in range(x.dim()) if d != self.axis % x.dim()]
+            lo, hi = x.detach().amin(dim=dims), x.detach().amax(dim=dims)
+        # min and max propagate NaN and infinity: x is finite exactly when its range is
+        require_finite(lo, "x")
+        return lo, require_finite(hi, "x")
 
     def forward(self, x):
-        lo, hi = self._batch_range(x)
-        if self.momentum is not None:
-            if self.training:
-                if self.running_min.numel() == 0:
-                    self.running_min, self.running_max = lo.clone(), hi.clone()
-                else:
-                    self.running_min.lerp_(lo, self.momentum)
-                    self.running_max.lerp_(hi, self.momentum)
-            if self.running_min.numel() > 0:
-                lo, hi = self.running_min, self.running_max
+        frozen = self.momentum is not None and not self.training and self.running_min.numel() > 0
+        lo, hi = (self.running_min, self.running_max) if frozen else self._batch_range(x)
+        if self.momentum is not None and self.training:
+            if self.running_min.numel() == 0:
+                self.running_min, self.running_max = lo.clone(), hi.clone()
+            else:
+                self.running_min.lerp_(lo, self.momentum)
+                self.running_max.lerp_(hi, self.momentum)
+            lo, hi = self.running_min, self.running_max
         scale, zero_point = quant.qparams(lo, hi, self.precision, self.signed, self.symmetric)
         return quant.fake_quantize(x, scale, zero_point, self.precision, self.signed, axis=self.axis)
 
@@ -115,6 +125,10 @@ class _QuantMixin:
         return self.weight if self.weight_quantizer is None else self.weight_quantizer(self.weight)
 
     def quantized_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The input the forward pass uses: ``input_quantizer(x)``. An ``x`` that is not a floating-point tensor
+        raises ``TypeError``, one whose shape does not fit the layer ``ValueError``."""
+        require_float_tensor(x, "x")
+        self._require_input_shape(x)
         return x if self.input_quantizer is None else self.input_quantizer(x)
 
 
@@ -124,9 +138,14 @@ class QuantLinear(_QuantMixin, nn.Linear):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, weight_quantizer=None,
                  input_quantizer=None):
         super().__init__(require_int(in_features, "in_features", 1), require_int(out_features, "out_features", 1),
-                         bias=bias)
-        self.weight_quantizer = _check_quantizer(weight_quantizer, "weight_quantizer")
-        self.input_quantizer = _check_quantizer(input_quantizer, "input_quantizer")
+                         bias=require_bool(bias, "bias"))
+        self.weight_quantizer = require_optional_callable(weight_quantizer, "weight_quantizer")
+        self.input_quantizer = require_optional_callable(input_quantizer, "input_quantizer")
+
+    def _require_input_shape(self, x):
+        if x.dim() < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x must have {self.in_features} features in its last dimension, got shape "
+                             f"{tuple(x.shape)}")
 
     def forward(self, x):
         return F.linear(self.quantized_input(x), self.quantized_weight(), self.bias)
@@ -142,9 +161,22 @@ class QuantConv2d(_QuantMixin, nn.Conv2d):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True,
                  weight_quantizer=None, input_quantizer=None):
         super().__init__(require_int(in_channels, "in_channels", 1), require_int(out_channels, "out_channels", 1),
-                         kernel_size, stride=stride, padding=padding, bias=bias)
-        self.weight_quantizer = _check_quantizer(weight_quantizer, "weight_quantizer")
-        self.input_quantizer = _check_quantizer(input_quantizer, "input_quantizer")
+                         require_pair(kernel_size, "kernel_size", 1), stride=require_pair(stride, "stride", 1),
+                         padding=padding if isinstance(padding, str) else require_pair(padding, "padding", 0),
+                         bias=require_bool(bias, "bias"))
+        self.weight_quantizer = require_optional_callable(weight_quantizer, "weight_quantizer")
+        self.input_quantizer = require_optional_callable(input_quantizer, "input_quantizer")
+
+    def _require_input_shape(self, x):
+        if x.dim() not in (3, 4) or x.shape[-3] != self.in_channels:
+            raise ValueError(f"x must be (N, {self.in_channels}, H, W) or ({self.in_channels}, H, W), got shape "
+                             f"{tuple(x.shape)}")
+        if self.padding == "same":  # pads to fit any kernel
+            return
+        padding = (0, 0) if self.padding == "valid" else self.padding
+        if any(size + 2 * p < k for size, p, k in zip(x.shape[-2:], padding, self.kernel_size)):
+            raise ValueError(f"x of shape {tuple(x.shape)} is smaller than the kernel {self.kernel_size} "
+                             f"(padding {self.padding})")
 
     def forward(self, x):
         return self._conv_forward(self.quantized_input(x), self.quantized_weight(), self.bias)
@@ -159,18 +191,18 @@ def fold_batch_norm(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.Batc
 
     (Jacob et al., CVPR 2018, sec. 3.2), scaling each output channel (dim 0 of ``weight``). Returns
     ``(W_fold, b_fold)`` such that ``layer(x; W_fold, b_fold) == bn(layer(x; W, b))`` in eval mode.
+
+    Raises ``TypeError``/``ValueError`` for a ``weight`` or ``bias`` that is not a finite tensor of matching
+    shape, and a ``bn`` that is not a batch norm with running statistics, finite parameters and variances >= 0.
     """
-    require_tensor(weight, "weight")
+    require_finite(require_tensor(weight, "weight"), "weight")
     if weight.dim() < 1:
         raise ValueError("weight must have at least one dimension (output channels first)")
     if bias is not None:
-        require_tensor(bias, "bias")
+        require_finite(require_tensor(bias, "bias"), "bias")
         if tuple(bias.shape) != (weight.shape[0],):
             raise ValueError(f"bias must have shape ({weight.shape[0]},) to match weight, got {tuple(bias.shape)}")
-    if not isinstance(bn, nn.modules.batchnorm._BatchNorm):
-        raise TypeError(f"bn must be a BatchNorm module, got {type(bn).__name__}")
-    if bn.running_mean is None or bn.running_var is None:
-        raise ValueError("bn must track running statistics (track_running_stats=True) to be folded")
+    require_batch_norm(bn, "bn")
     if weight.shape[0] != bn.num_features:
         raise ValueError(f"weight has {weight.shape[0]} output channels but bn has {bn.num_features} features")
     gamma = bn.weight if bn.affine else torch.ones_like(bn.running_mean)
@@ -287,13 +319,12 @@ def summary(model: nn.Module, input_shape) -> ModelSummary:
     """Summarise ``model`` for one input of shape ``input_shape`` (without the batch dimension).
 
     Runs one forward pass in eval mode on zeros to record output shapes; the model's mode is restored.
-    Layers with parameters are listed; a ``Linear``/``Conv2d`` (quantized or not) counts MACs.
+    Layers with parameters are listed; a ``Linear``/``Conv2d`` (quantized or not) counts MACs. A ``model`` that
+    is not a module raises ``TypeError``; an ``input_shape`` that is not a tuple of positive ints, or that the
+    model cannot take, raises ``ValueError``.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(input_shape, (tuple, list)) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape):
-        raise ValueError(f"input_shape must be a tuple of positive ints (no batch dimension), got {input_shape!r}")
+    require_module(model)
+    input_shape = require_shape(input_shape, "input_shape")
     records: list[LayerSummary] = []
 
     def hook(module, inputs, output):
@@ -318,6 +349,8 @@ def summary(model: nn.Module, input_shape) -> ModelSummary:
         model.eval()
         with torch.no_grad():
             model(torch.zeros(1, *input_shape, device=device))
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(f"input_shape {input_shape} does not fit the model: {error}") from error
     finally:
         model.train(was_training)
         for h in handles:

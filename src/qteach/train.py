@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from qteach._validate import require_int, require_positive_number
+from qteach._validate import (require_bool, require_int, require_integer_tensor, require_labelled_data,
+                               require_module, require_no_nan, require_optional_callable, require_positive_number,
+                               require_tensor)
 from qteach.data import Split
 
 
@@ -30,16 +32,33 @@ class History:
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The fraction of rows whose arg-max equals the label."""
+    """The fraction of rows whose arg-max equals the label.
+
+    ``logits`` is (N, C) without NaN, ``labels`` (N,) integers in [0, C), N >= 1; anything else raises
+    ``TypeError``/``ValueError``.
+    """
+    require_tensor(logits, "logits")
+    require_integer_tensor(labels, "labels")
     if logits.dim() != 2 or labels.dim() != 1 or logits.shape[0] != labels.shape[0]:
         raise ValueError(f"logits must be (N, C) and labels (N,), got {tuple(logits.shape)} and "
                          f"{tuple(labels.shape)}")
+    if len(labels) == 0:
+        raise ValueError("logits and labels must not be empty (the accuracy of no samples is undefined)")
+    require_no_nan(logits, "logits")
+    if bool(((labels < 0) | (labels >= logits.shape[1])).any()):
+        raise ValueError(f"labels must be class indices in [0, {logits.shape[1]}) (the columns of logits)")
     return (logits.argmax(dim=1) == labels).float().mean().item()
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
-    """Accuracy of ``model`` on ``(x, y)`` in eval mode (the model's mode is restored afterwards)."""
+    """Accuracy of ``model`` on ``(x, y)`` in eval mode (the model's mode is restored afterwards).
+
+    ``x`` is a non-empty float tensor (N, ...) of finite values and ``y`` its (N,) integer labels; anything else,
+    like a ``model`` that is not a module, raises ``TypeError``/``ValueError``.
+    """
+    require_module(model)
+    require_labelled_data(x, y, "x", "y")
     batch_size = require_int(batch_size, "batch_size", minimum=1)
     was_training = model.training
     model.eval()
@@ -55,7 +74,10 @@ def clip_latent_weights(model: nn.Module, limit: float = 1.0) -> None:
 
     BinaryConnect (Courbariaux et al., 2015, Algorithm 1) and BNN clip the real-valued weights after each
     update; without it they can grow without bound where sign() no longer changes ("starved" weights).
+    ``limit`` is a positive finite number (``ValueError`` otherwise).
     """
+    require_module(model)
+    limit = require_positive_number(limit, "limit")
     with torch.no_grad():
         for module in model.modules():
             if getattr(module, "weight_quantizer", None) is not None:
@@ -74,14 +96,23 @@ def fit(model: nn.Module, data: Split, epochs: int = 10, lr: float = 1e-2, batch
     after each step (:func:`clip_latent_weights`); ``after_step(model)`` runs after each step. Mini-batches are
     shuffled with a generator seeded by ``seed``. ``progress=False`` silences the progress bar (notebooks checked
     by nbval do this). Returns a :class:`History`.
+
+    Bad arguments raise ``TypeError``/``ValueError`` before training starts, among them data with NaN or
+    infinity (checked once, not per batch).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    require_module(model)
     if not isinstance(data, Split):
         raise TypeError(f"data must be a qteach.data.Split, got {type(data).__name__}")
+    require_labelled_data(data.x_train, data.y_train, "data.x_train", "data.y_train")
+    require_labelled_data(data.x_test, data.y_test, "data.x_test", "data.y_test")
     epochs = require_int(epochs, "epochs", minimum=1)
     batch_size = require_int(batch_size, "batch_size", minimum=1)
     lr = require_positive_number(lr, "lr")
+    if weight_clip is not None:
+        weight_clip = require_positive_number(weight_clip, "weight_clip")
+    require_optional_callable(after_step, "after_step")
+    require_optional_callable(loss_fn, "loss_fn")
+    require_bool(progress, "progress")
     if isinstance(optimizer, str):
         if optimizer == "adam":
             opt = torch.optim.Adam(model.parameters(), lr=lr)

@@ -14,6 +14,8 @@ from importlib import resources
 
 import yaml
 
+from qteach._validate import require_int, require_str
+
 TAGS = ("Binarization", "Low-bit Quantization", "Hardware")
 YEARS = tuple(range(2015, 2021))
 
@@ -82,9 +84,9 @@ def papers() -> list[Paper]:
 
 
 def paper(slug: str) -> Paper:
-    """The paper with this slug; ``KeyError`` listing close matches for an unknown one."""
-    if not isinstance(slug, str):
-        raise TypeError(f"slug must be a str, got {type(slug).__name__}")
+    """The paper with this slug; ``KeyError`` listing close matches for an unknown one, ``TypeError`` for a
+    ``slug`` that is not a str."""
+    require_str(slug, "slug")
     by_slug = {p.slug: p for p in _load()}
     if slug in by_slug:
         return by_slug[slug]
@@ -94,14 +96,16 @@ def paper(slug: str) -> Paper:
 
 
 def by_year(year: int) -> list[Paper]:
-    """The papers of one year (2015-2020), in catalog order."""
-    if year not in YEARS:
+    """The papers of one year (2015-2020), in catalog order; ``TypeError`` for a ``year`` that is not an int,
+    ``ValueError`` for another year."""
+    if require_int(year, "year") not in YEARS:
         raise ValueError(f"year must be one of {YEARS[0]}..{YEARS[-1]}, got {year!r}")
     return [p for p in _load() if p.year == year]
 
 
 def by_tag(tag: str) -> list[Paper]:
-    """The papers carrying ``tag`` (one of :data:`TAGS`), in catalog order."""
-    if tag not in TAGS:
+    """The papers carrying ``tag`` (one of :data:`TAGS`), in catalog order; ``TypeError`` for a ``tag`` that is not
+    a str, ``ValueError`` for another tag."""
+    if require_str(tag, "tag") not in TAGS:
         raise ValueError(f"tag must be one of {TAGS}, got {tag!r}")
     return [p for p in _load() if tag in p.tags]
