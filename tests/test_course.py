@@ -3,6 +3,7 @@ built here, so these tests do not depend on any chapter)."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import nbformat
@@ -100,7 +101,12 @@ def test_grading_solution_student_wrong_and_edited(tmp_path):
     wrong = _write(wrong_nb, tmp_path / "wrong.ipynb")
     edited_nb = course.student_version(make_notebook(), "demo.ipynb")
     edited_nb.cells[1].source = "value = 0"
+    edited_nb.cells.insert(5, nbformat.v4.new_code_cell("print('extra')"))
+    edited_nb.cells.append(nbformat.v4.new_code_cell(""))  # an empty cell is no edit
     edited = _write(edited_nb, tmp_path / "edited.ipynb")
+    removed_nb = course.student_version(make_notebook(), "demo.ipynb")
+    del removed_nb.cells[5]
+    removed = _write(removed_nb, tmp_path / "removed.ipynb")
 
     status, results = course.grade_notebook(solution, timeout=60)
     assert status["run"] == "clean" and [r.result for r in results] == ["pass", "not graded"]
@@ -110,7 +116,9 @@ def test_grading_solution_student_wrong_and_edited(tmp_path):
     _, results = course.grade_notebook(wrong, timeout=60)
     assert results[0].result == "fail" and "add exactly one" in results[0].detail
     status, _ = course.grade_notebook(edited, timeout=60)
-    assert status["edited_outside_exercises"]
+    assert status["edited_outside_exercises"] == ["cell 1 changed", "cell 5 added"]
+    status, _ = course.grade_notebook(removed, timeout=60)
+    assert status["edited_outside_exercises"] == ["cell 5 of the handout removed"]
 
 
 def test_grading_reports_errors_timeouts_and_garbage(tmp_path):
@@ -140,7 +148,7 @@ def test_cli_student_grade_and_errors(tmp_path, capsys):
     assert "not attempted" in printed
     report = json.loads((tmp_path / "grades.json").read_text())
     assert report["exercises"][0]["result"] == "not attempted"
-    assert (tmp_path / "grades.csv").read_text().startswith("notebook,exercise,result,detail")
+    assert (tmp_path / "grades.csv").read_text().startswith("student,notebook,exercise,number,result,score,detail")
     assert cli.main(["student", str(tmp_path / "missing.ipynb"), "--out", str(out)]) == 2
     assert cli.main(["student", str(source), "--out", str(source)]) == 2
     assert cli.main(["grade", str(out), "--timeout", "0"]) == 2
@@ -152,3 +160,122 @@ def test_cli_student_grade_and_errors(tmp_path, capsys):
     assert cli.main(["student", str(broken), "--out", str(tmp_path / "o2")]) == 2
     assert "never closed" in capsys.readouterr().err
     assert not (tmp_path / "o2").exists()
+
+
+def test_a_dead_kernel_is_not_a_timeout(tmp_path):
+    dying = course.student_version(make_notebook(), "demo.ipynb")
+    dying.cells[3].source = "import os\nos._exit(1)"
+    status, results = course.grade_notebook(_write(dying, tmp_path / "dies.ipynb"), timeout=60)
+    assert status["run"] == "kernel died" and "cell 3" in status["detail"]
+    assert results[0].result == "kernel died" and "cell 3" in results[0].detail
+
+
+def test_public_functions_name_their_bad_arguments(tmp_path):
+    nb = make_notebook()
+    path = _write(nb, tmp_path / "demo.ipynb")
+    (tmp_path / "notes.txt").write_text("hello")
+    invalid = tmp_path / "invalid.ipynb"
+    invalid.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "id": "a", "metadata": {}, "source": 5, "outputs": [], "execution_count": None}]}))
+    with pytest.raises(TypeError, match="^nb: "):
+        course.find_exercises({"cells": []})
+    with pytest.raises(TypeError, match="^name: "):
+        course.student_version(nb, 3)
+    with pytest.raises(TypeError, match="^source: "):
+        course.solution_regions(None)
+    with pytest.raises(ValueError, match="^path: .*not a notebook"):
+        course.grade_notebook(tmp_path / "notes.txt")
+    with pytest.raises(ValueError, match="^path: .*no such file"):
+        course.read_notebook(tmp_path / "missing.ipynb")
+    with pytest.raises(ValueError, match="not a valid notebook"):
+        course.read_notebook(invalid)
+    with pytest.raises(ValueError, match="^timeout: must be > 0"):
+        course.grade_notebook(path, timeout=0)
+    with pytest.raises(TypeError, match="^timeout: "):
+        course.grade_notebook(path, timeout="60")
+    with pytest.raises(ValueError, match="^stopped_at: "):
+        course.grade_outputs(nb, "demo.ipynb", stopped_at=len(nb.cells))
+    with pytest.raises(ValueError, match="^stopped_by: "):
+        course.grade_outputs(nb, "demo.ipynb", stopped_at=3, stopped_by="crash")
+    status, results = course.grade_notebook(invalid)  # a broken submission is reported, not raised
+    assert status["run"] == "unreadable" and results == []
+
+
+def test_cli_bad_input_is_one_line_with_status_2(tmp_path, capsys):
+    source = tmp_path / "src"
+    source.mkdir()
+    notebook = str(_write(make_notebook(), source / "demo.ipynb"))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("mine")
+    (tmp_path / "corrupt.ipynb").write_text("{not json")
+    file, out = str(tmp_path / "file"), str(tmp_path / "out")
+    cases = [[], ["bogus"], ["student", notebook], ["student", "", "--out", out], ["student", notebook, "--out", ""],
+             ["student", notebook, "--out", file], ["student", notebook, "--out", file + "/sub"],
+             ["student", str(tmp_path / "corrupt.ipynb"), "--out", out], ["student", file, "--out", out],
+             ["student", str(tmp_path / "empty"), "--out", out], ["grade"], ["grade", notebook, "--timeout", "-1"],
+             ["grade", notebook, "--timeout", "soon"], ["grade", notebook, "--report", file + "/grades"],
+             ["grade", notebook, "--report", ""], ["grade", str(tmp_path / "empty")],
+             ["exercises", str(tmp_path / "missing")], ["exercises", str(tmp_path / "corrupt.ipynb")]]
+    for argv in cases:
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("qteach") and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
+    assert (tmp_path / "file").read_text() == "mine" and not (tmp_path / "out").exists()
+
+
+def test_cli_student_never_overwrites_a_users_files(tmp_path, capsys):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        _write(make_notebook(), tmp_path / folder / "demo.ipynb")
+    out = tmp_path / "out"
+    assert cli.main(["student", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 2
+    assert "would both be written" in capsys.readouterr().err and not out.exists()
+    argv = ["student", str(tmp_path / "a"), "--out", str(out), "--solutions"]
+    assert cli.main(argv) == 0 and cli.main(argv) == 0  # an unedited earlier output is written again
+    work = nbformat.read(out / "demo.ipynb", as_version=4)
+    work.cells[3].source = "def plus_one(x):\n    return x + 1"
+    _write(work, out / "demo.ipynb")
+    capsys.readouterr()
+    assert cli.main(argv) == 2
+    assert "not an unedited output" in capsys.readouterr().err
+    assert "return x + 1" in (out / "demo.ipynb").read_text()
+    plain = make_notebook()
+    plain.cells = plain.cells[:2]
+    _write(plain, tmp_path / "plain.ipynb")
+    assert cli.main(["student", str(tmp_path / "plain.ipynb"), "--out", str(tmp_path / "o2"), "--solutions"]) == 0
+    assert "0 exercises" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "o2").iterdir()) == ["plain.ipynb"]
+
+
+def test_cli_grade_rows_name_student_notebook_and_exercise(tmp_path, capsys):
+    submissions = tmp_path / "submissions"
+    for student, solution in [("alice", "    return x + 1"), ("carol", None)]:
+        (submissions / student).mkdir(parents=True)
+        nb = course.student_version(make_notebook(), "xnor_net.ipynb")
+        if solution:
+            nb.cells[3].source = nb.cells[3].source.replace(
+                'raise NotImplementedError("Exercise 1: Write plus_one(x), which adds one.")', solution.strip())
+        _write(nb, submissions / student / "xnor_net.ipynb")
+    (submissions / "bob.ipynb").write_text("{not json")
+    (tmp_path / "grades.csv").write_text("name,grade\nalice,A\n")
+    report = str(tmp_path / "grades")
+    assert cli.main(["grade", str(submissions), "--report", report]) == 2  # a user's own grades.csv is kept
+    assert "grades.csv exists" in capsys.readouterr().err
+    assert (tmp_path / "grades.csv").read_text() == "name,grade\nalice,A\n"
+    (tmp_path / "grades.csv").unlink()
+    assert cli.main(["grade", str(submissions), "--report", report]) == 0
+    printed = capsys.readouterr().out
+    assert "alice: 1/1 code exercises passed" in printed and "carol: 0/1 code exercises passed" in printed
+    with open(tmp_path / "grades.csv", newline="") as handle:
+        rows = [tuple(row[c] for c in ("student", "notebook", "exercise", "number", "result", "score"))
+                for row in csv.DictReader(handle)]
+    assert rows == [("alice", "xnor_net.ipynb", LABEL, "1", "pass", "1"),
+                    ("alice", "xnor_net.ipynb", "ex-demo-2", "2", "not graded", ""),
+                    ("bob", "bob.ipynb", "", "", "unreadable", ""),
+                    ("carol", "xnor_net.ipynb", LABEL, "1", "not attempted", "0"),
+                    ("carol", "xnor_net.ipynb", "ex-demo-2", "2", "not graded", "")]
+    report = json.loads((tmp_path / "grades.json").read_text())
+    assert report["students"][0] == {"student": "alice", "score": 1, "out_of": 1}
+    assert [n["student"] for n in report["notebooks"]] == ["alice", "bob", "carol"]
+    assert cli.main(["grade", str(submissions / "bob.ipynb"), "--report", str(tmp_path / "grades")]) == 0  # again
+    assert json.loads((tmp_path / "grades.json").read_text())["notebooks"][0]["student"] == "submissions"

@@ -9,7 +9,9 @@ prints ``✅ ex-<slug>-<n> passed: ...`` or raises ``AssertionError("ex-<slug>-<
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -54,9 +56,42 @@ def _topic(title: str, body: str) -> str:
     return first if len(first) <= 100 else first[:97] + "..."
 
 
+def _check_notebook(nb, name) -> None:
+    if not isinstance(nb, nbformat.NotebookNode) or not isinstance(nb.get("cells"), list):
+        raise TypeError(f"nb: expected a notebook (nbformat.NotebookNode), got {type(nb).__name__}")
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a str, got {type(name).__name__}")
+
+
+def _notebook_path(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a file path, got {type(path).__name__}")
+    if Path(path).suffix != ".ipynb":
+        raise ValueError(f"path: {path} is not a notebook (.ipynb)")
+    if not Path(path).is_file():
+        raise ValueError(f"path: {path}: no such file")
+    return Path(path)
+
+
+def read_notebook(path):
+    """Read a notebook file; ``ValueError`` naming the file if it is not a valid notebook."""
+    path = _notebook_path(path)
+    invalid: dict = {}
+    try:
+        nb = nbformat.read(path, as_version=4, capture_validation_error=invalid)
+    except Exception as error:  # nbformat raises many kinds (JSON, conversion, OS errors)
+        raise ValueError(f"{path}: not a readable notebook ({type(error).__name__}: {error})") from None
+    if invalid:
+        message = str(invalid["ValidationError"]).splitlines()[0]
+        raise ValueError(f"{path}: not a valid notebook ({message})")
+    return nb
+
+
 def solution_regions(source: str, where: str = "cell") -> list[tuple[int, int]]:
     """Line index pairs ``(begin, end)`` of the solution regions of a code cell; raises
     :class:`SolutionMarkerError` if markers are unbalanced, nested or reversed."""
+    if not isinstance(source, str):
+        raise TypeError(f"source: expected a str, got {type(source).__name__}")
     regions, begin = [], None
     for index, line in enumerate(source.splitlines()):
         stripped = line.strip()
@@ -77,6 +112,7 @@ def solution_regions(source: str, where: str = "cell") -> list[tuple[int, int]]:
 def find_exercises(nb, name: str = "notebook") -> list[Exercise]:
     """The exercises of a notebook, in order; a code cell with solution markers belongs to the exercise stated
     above it."""
+    _check_notebook(nb, name)
     exercises: list[dict] = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
@@ -97,6 +133,7 @@ def find_exercises(nb, name: str = "notebook") -> list[Exercise]:
 def exercise_code_cells(nb, name: str = "notebook") -> dict[str, list[int]]:
     """Map each code exercise's label to its code cells: in a student version, the cells tagged by
     :func:`student_version`; in a notebook with solutions, the cells holding solution markers."""
+    _check_notebook(nb, name)
     tagged: dict[str, list[int]] = {}
     for index, cell in enumerate(nb.cells):
         label = cell.metadata.get("qteach", {}).get("exercise")
@@ -107,13 +144,48 @@ def exercise_code_cells(nb, name: str = "notebook") -> dict[str, list[int]]:
     return {e.label: list(e.code_cells) for e in find_exercises(nb, name) if e.is_code}
 
 
-def _fingerprint(nb, exercise_cells: set[int]) -> str:
-    """A hash of the code a student should not edit: every code cell but the exercises'."""
-    digest = hashlib.sha256()
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and index not in exercise_cells:
-            digest.update(cell.source.encode() + b"\x00")
-    return digest.hexdigest()[:16]
+def _cell_hash(cell) -> str:
+    return hashlib.sha256(f"{cell.cell_type}\x00{cell.source.strip()}".encode()).hexdigest()[:16]
+
+
+def _digest(nb) -> str:
+    """A hash of every cell's type and source (outputs and metadata aside)."""
+    return hashlib.sha256("".join(_cell_hash(c) for c in nb.cells).encode()).hexdigest()[:16]
+
+
+def _protected(nb, exercise_cells: set[int]) -> list[list]:
+    """``[index, hash]`` of each code cell a student should not edit: every non-empty one but the exercises'."""
+    return [[index, _cell_hash(cell)] for index, cell in enumerate(nb.cells)
+            if cell.cell_type == "code" and index not in exercise_cells and cell.source.strip()]
+
+
+def _edited_cells(nb, exercise_cells: set[int]) -> list[str]:
+    """How the code outside the exercises differs from the student version ``nb`` was handed out as:
+    ``cell <i> changed``, ``cell <i> added``, ``cell <j> of the handout removed`` (empty if not a student
+    version)."""
+    recorded = nb.metadata.get("qteach", {}).get("student", {}).get("protected")
+    if recorded is None:
+        return []
+    now = _protected(nb, exercise_cells)
+    matcher = difflib.SequenceMatcher(None, [h for _, h in recorded], [h for _, h in now], autojunk=False)
+    edits = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        paired = min(i2 - i1, j2 - j1)  # a replaced run pairs old and new cells; the rest were added or removed
+        edits += [f"cell {now[j][0]} changed" for j in range(j1, j1 + paired)]
+        edits += [f"cell {now[j][0]} added" for j in range(j1 + paired, j2)]
+        edits += [f"cell {recorded[i][0]} of the handout removed" for i in range(i1 + paired, i2)]
+    return edits
+
+
+def is_unedited_output(nb) -> bool:
+    """Whether ``nb`` is a student version or solutions file written here whose cells nobody has edited since
+    (so that writing it again loses nothing)."""
+    _check_notebook(nb, "notebook")
+    info = nb.metadata.get("qteach", {})
+    recorded = (info.get("student") or info.get("solutions") or {}).get("digest")
+    return recorded is not None and recorded == _digest(nb)
 
 
 def _strip_solution_code(source: str, number: int, topic: str, where: str) -> str:
@@ -130,7 +202,8 @@ def student_version(nb, name: str = "notebook"):
     ``{solution}`` blocks removed, exercise cells' outputs cleared; everything else intact.
 
     Exercise code cells are tagged in their metadata (``qteach.exercise``) so that the grader finds them after
-    the student has replaced the ``raise``; a fingerprint of all other code lets it notice edits elsewhere.
+    the student has replaced the ``raise``; a hash of each other code cell lets it name the cells edited elsewhere,
+    and a digest of all cells tells :func:`is_unedited_output`.
     """
     exercises = find_exercises(nb, name)
     student = copy.deepcopy(nb)
@@ -148,7 +221,7 @@ def student_version(nb, name: str = "notebook"):
     info = student.metadata.setdefault("qteach", {})
     info.pop("execution", None)
     info["student"] = {"source": name, "exercises": [e.label for e in exercises],
-                       "fingerprint": _fingerprint(student, exercise_cells)}
+                       "protected": _protected(student, exercise_cells), "digest": _digest(student)}
     return student
 
 
@@ -160,6 +233,9 @@ def solutions_only(nb, name: str = "notebook"):
     out = nbformat.v4.new_notebook(metadata=copy.deepcopy(nb.metadata))
     out.cells = [copy.deepcopy(nb.cells[i]) for i in keep]
     out.cells.insert(0, nbformat.v4.new_markdown_cell(f"# Solutions: {name}"))
+    info = out.metadata.setdefault("qteach", {})
+    info.pop("student", None)
+    info["solutions"] = {"source": name, "digest": _digest(out)}
     return out
 
 
@@ -167,7 +243,8 @@ def solutions_only(nb, name: str = "notebook"):
 class ExerciseResult:
     notebook: str
     exercise: str
-    result: str  # pass, fail, not attempted, error, no check ran, timeout
+    number: int
+    result: str  # pass, fail, not attempted, error, no check ran, timeout, kernel died, not run, not graded
     detail: str = ""
 
 
@@ -185,56 +262,70 @@ def _exercise_outcome(cell, label: str) -> tuple[str, str]:
     return "no check ran", ""
 
 
-def grade_notebook(path: Path, timeout: int = 120) -> tuple[dict, list[ExerciseResult]]:
+def grade_notebook(path, timeout: int = 120, name: str | None = None) -> tuple[dict, list[ExerciseResult]]:
     """Execute a submitted notebook (errors allowed) and report each exercise's outcome.
 
-    Returns ``(notebook status, results)``; the status says whether the run was clean, which non-exercise cell
-    raised, whether it timed out, and whether cells outside the exercises were edited.
+    Returns ``(notebook status, results)``, both labelled ``name`` (default: the file's name). The status's
+    ``run`` is ``clean``, ``error`` (a cell outside the exercises raised), ``timeout``, ``kernel died``,
+    ``unreadable`` or ``no exercises`` (then nothing is run), with a ``detail``; ``edited_outside_exercises``
+    lists the code cells changed, added or removed outside the exercises since the student version.
     """
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    name = Path(path).name
-    status = {"notebook": name, "run": "clean", "edited_outside_exercises": False, "detail": ""}
+    path = _notebook_path(path)
+    if isinstance(timeout, bool) or not isinstance(timeout, int):
+        raise TypeError(f"timeout: expected whole seconds (an int), got {type(timeout).__name__}")
+    if timeout <= 0:
+        raise ValueError(f"timeout: must be > 0 seconds, got {timeout}")
+    name = path.name if name is None else name
+    status = {"notebook": name, "run": "clean", "edited_outside_exercises": [], "detail": ""}
     try:
-        nb = nbformat.read(path, as_version=4)
-        find_exercises(nb, name)  # malformed exercise markup is reported like an unreadable file
-    except Exception as error:  # an unreadable or malformed submission is reported, not crashed on
-        status.update(run="unreadable", detail=f"{type(error).__name__}: {error}"[:300])
+        nb = read_notebook(path)
+        exercises = find_exercises(nb, name)  # malformed exercise markup is reported like an unreadable file
+    except ValueError as error:  # an unreadable or malformed submission is reported, not crashed on
+        status.update(run="unreadable", detail=str(error)[:300])
+        return status, []
+    if not exercises:
+        status.update(run="no exercises", detail="no exercise in this notebook: is it the right file?")
         return status, []
     cells_of = exercise_code_cells(nb, name)
-    code_cells = {i for cells in cells_of.values() for i in cells}
-    recorded = nb.metadata.get("qteach", {}).get("student", {}).get("fingerprint")
-    status["edited_outside_exercises"] = recorded is not None and recorded != _fingerprint(nb, code_cells)
+    status["edited_outside_exercises"] = _edited_cells(nb, {i for cells in cells_of.values() for i in cells})
     running = {"cell": None}
 
     def remember(cell, cell_index, **_):
         running["cell"] = cell_index
 
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True, on_cell_start=remember,
-                            resources={"metadata": {"path": str(Path(path).parent)}})
-    stopped_at = None
+                            resources={"metadata": {"path": str(path.parent)}})
+    stopped_at, stopped_by = None, "timeout"
     try:
         client.execute()
     except CellTimeoutError:
         stopped_at = running["cell"]
         status.update(run="timeout", detail=f"cell {stopped_at} ran longer than {timeout} s")
-    except DeadKernelError as error:
-        stopped_at = running["cell"]
-        status.update(run="kernel died", detail=f"in cell {stopped_at}: {error}"[:300])
-    run_status, results = grade_outputs(nb, name, stopped_at=stopped_at)
+    except DeadKernelError:
+        stopped_at, stopped_by = running["cell"], "kernel died"
+        status.update(run="kernel died", detail=f"the kernel died in cell {stopped_at} (a crash, an exit, or "
+                                                "out of memory)")
+    run_status, results = grade_outputs(nb, name, stopped_at=stopped_at, stopped_by=stopped_by)
     if status["run"] == "clean":
         status.update(run_status)
     return status, results
 
 
-def grade_outputs(nb, name: str = "notebook", stopped_at: int | None = None) -> tuple[dict, list[ExerciseResult]]:
+def grade_outputs(nb, name: str = "notebook", stopped_at: int | None = None,
+                  stopped_by: str = "timeout") -> tuple[dict, list[ExerciseResult]]:
     """Read an executed notebook's outputs: the first error outside the exercises, and each exercise's result.
 
-    ``stopped_at`` is the cell where execution stopped (a timeout or a dead kernel): an exercise in that cell
-    is reported as ``timeout``, exercises after it as ``not run``.
+    ``stopped_at`` is the cell where execution stopped, ``stopped_by`` why (``timeout`` or ``kernel died``): an
+    exercise in that cell gets ``stopped_by`` as its result, exercises after it ``not run``.
     """
     exercises = find_exercises(nb, name)
+    if stopped_at is not None and not (isinstance(stopped_at, int) and 0 <= stopped_at < len(nb.cells)):
+        raise ValueError(f"stopped_at: expected a cell index below {len(nb.cells)}, got {stopped_at!r}")
+    if stopped_by not in ("timeout", "kernel died"):
+        raise ValueError(f"stopped_by: expected 'timeout' or 'kernel died', got {stopped_by!r}")
     cells_of = exercise_code_cells(nb, name)
     code_cells = {i for cells in cells_of.values() for i in cells}
     status = {"run": "clean", "detail": ""}
@@ -247,16 +338,16 @@ def grade_outputs(nb, name: str = "notebook", stopped_at: int | None = None) -> 
     results = []
     for exercise in exercises:
         if exercise.label not in cells_of:
-            results.append(ExerciseResult(name, exercise.label, "not graded", "written answer"))
+            results.append(ExerciseResult(name, exercise.label, exercise.number, "not graded", "written answer"))
             continue
         cells = cells_of[exercise.label]
         outcomes = [_exercise_outcome(nb.cells[i], exercise.label) for i in cells]
         result, detail = next(((r, d) for r, d in outcomes if r != "pass"), ("pass", ""))
         if stopped_at is not None and stopped_at in cells:
-            result, detail = "timeout", "execution stopped in this exercise's cell"
+            result, detail = stopped_by, f"execution stopped in this exercise's cell {stopped_at}"
         elif stopped_at is not None and min(cells) > stopped_at:
             result, detail = "not run", f"execution stopped earlier, in cell {stopped_at}"
-        results.append(ExerciseResult(name, exercise.label, result, detail))
+        results.append(ExerciseResult(name, exercise.label, exercise.number, result, detail))
     return status, results
 
 
