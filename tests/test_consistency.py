@@ -93,8 +93,20 @@ def test_catalog_fields():
         assert p.year in catalog.YEARS and p.tags and set(p.tags) <= set(catalog.TAGS)
         assert p.notebook == f"notebooks/{p.year}/{p.slug}.ipynb"
         assert p.code_url is None or p.code_url.startswith("http")
+        assert 0 < len(p.short_title) <= 28 and 0 < len(p.learn) <= 110, p.slug
     assert [(p.year, p.title.casefold()) for p in catalog.papers()] == sorted(
         (p.year, p.title.casefold()) for p in catalog.papers())
+
+
+def test_lineage_points_back_in_time_with_evidence():
+    by_slug = {p.slug: p for p in catalog.papers()}
+    for p in catalog.papers():
+        assert p.slug not in p.builds_on and len(set(p.builds_on)) == len(p.builds_on), p.slug
+        for earlier in p.builds_on:
+            assert earlier in by_slug, f"{p.slug} builds on unknown {earlier}"
+            assert by_slug[earlier].year <= p.year, f"{p.slug} ({p.year}) builds on later {earlier}"
+        assert p.builds_on_evidence.strip(), f"{p.slug}: say where the relation is stated (or why none)"
+    assert len({p.short_title for p in catalog.papers()}) == len(by_slug)  # a short title names one paper
 
 
 def test_catalog_lookup_errors():

@@ -42,7 +42,10 @@ class Paper:
     """One paper of the seed list.
 
     ``authors`` and ``venue`` are filled only where they were verified against a source; otherwise they are
-    empty, and the book says so rather than guess.
+    empty, and the book says so rather than guess. ``short_title`` is the name a reader knows the method by (the
+    sidebar and cross-links), ``learn`` one line on what its chapter teaches. ``builds_on`` lists the slugs of
+    earlier papers of the catalog that this one extends or starts from, as its own text says;
+    ``builds_on_evidence`` says where (and says so when the paper could not be read).
     """
 
     slug: str
@@ -52,8 +55,12 @@ class Paper:
     code_url: str | None
     bibkey: str
     notebook: str
+    short_title: str
+    learn: str
     authors: tuple[str, ...] = ()
     venue: str | None = None
+    builds_on: tuple[str, ...] = ()
+    builds_on_evidence: str = ""
 
 
 def _to_paper(entry: dict) -> Paper:
@@ -65,8 +72,12 @@ def _to_paper(entry: dict) -> Paper:
         code_url=entry.get("code_url"),
         bibkey=entry["bibkey"],
         notebook=entry["notebook"],
+        short_title=entry["short_title"],
+        learn=entry["learn"],
         authors=tuple(entry.get("authors") or ()),
         venue=entry.get("venue"),
+        builds_on=tuple(entry.get("builds_on") or ()),
+        builds_on_evidence=entry.get("builds_on_evidence", ""),
     )
 
 
