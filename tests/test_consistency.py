@@ -109,6 +109,16 @@ def test_lineage_points_back_in_time_with_evidence():
     assert len({p.short_title for p in catalog.papers()}) == len(by_slug)  # a short title names one paper
 
 
+def test_reading_paths_are_chapters_in_time_order():
+    by_slug = {p.slug: p for p in catalog.papers()}
+    assert len(catalog.READING_PATHS) == 3
+    for name, path in catalog.READING_PATHS.items():
+        assert all(s in by_slug or s in catalog.FOUNDATIONS for s in path), name
+        years = [by_slug[s].year for s in path if s in by_slug]
+        assert years == sorted(years), f"{name} goes back in time"
+        assert len(set(path)) == len(path), name
+
+
 def test_catalog_lookup_errors():
     assert catalog.paper("xnor_net").year == 2016
     with pytest.raises(KeyError, match="xnor_net"):

@@ -102,3 +102,21 @@ def test_colab_button_points_at_the_notebook(browser, notebook):
         assert expected in hrefs, hrefs
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("page_path", ["book/intro.html", "book/_generated/tags/binarization.html"])
+def test_clicking_a_paper_on_the_map_opens_its_chapter(browser, page_path):
+    page, errors, _ = open_page(browser, HTML / page_path)
+    try:
+        target = page.evaluate("""() => {
+            const gd = document.querySelector('.plotly-graph-div');
+            for (const trace of gd.data) {
+                const i = (trace.text || []).indexOf('XNOR-Net');
+                if (i >= 0) { gd.emit('plotly_click', {points: [{customdata: trace.customdata[i]}]}); return true; }
+            }
+            return false; }""")
+        assert target, "XNOR-Net is not on the map"
+        page.wait_for_url("**/notebooks/2016/xnor_net.html", timeout=5_000)
+        assert not errors, errors
+    finally:
+        page.close()

@@ -8,26 +8,39 @@ shows the book's structure, and a test checks it equals what this script writes.
 from __future__ import annotations
 
 import argparse
+import posixpath
 import sys
 from pathlib import Path
 
 import nbformat
 import yaml
 
-from qteach import catalog, course
+from qteach import catalog, course, lineage
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "book" / "_generated"
 
-YEAR_INTROS = {
-    2015: "Where it starts: networks whose weights, and then activations, are a single bit.",
-    2016: "Binary and ternary networks grow up: scaling factors, XNOR-popcount kernels, k-bit everything.",
-    2017: "Ternary and power-of-two weights, residual binarization, and the first FPGA accelerators.",
-    2018: "Integer-only inference, learned clipping, distillation, and a wave of binary hardware.",
-    2019: "Better gradients for binary networks, soft quantizers, and in-memory computing.",
-    2020: "Information retention, full 8-bit training, and binary networks on every kind of silicon.",
+YEAR_OVERVIEWS = {
+    2015: "Where it starts. BinaryConnect trains a network whose weights are a single bit in the forward and "
+          "backward passes, while real-valued weights accumulate the small gradient steps; Bitwise Neural Networks "
+          "make every weight, bias and signal binary. Both ask how far one bit per weight can go.",
+    2016: "Binary and ternary networks grow up. Binarized Neural Networks make the activations binary too, and "
+          "show the XNOR-popcount product that replaces multiply-add; XNOR-Net adds a real scale per filter and "
+          "reaches ImageNet; Ternary Weight Networks add a zero; DoReFa-Net takes weights, activations and even "
+          "gradients to any number of bits.",
+    2017: "The year of variety: learned ternary scales (TTQ), power-of-two weights (INQ, ShiftCNN), several "
+          "binary bases (ABC-Net, HORQ), a quantizer shaped for ReLU (HWGQ), wider low-precision layers (WRPN), "
+          "and the first FPGA accelerators built around binary networks.",
+    2018: "Quantization meets deployment: integer-only inference with 8-bit arithmetic, learned clipping of "
+          "activations (PACT), distillation into low-bit students, and a wave of binary kernels for CPUs and "
+          "accelerators for FPGAs and custom chips.",
+    2019: "Training binary networks better: new surrogate gradients, learned scales, studies of what actually "
+          "matters in optimisation, soft and differentiable quantizers, 8-bit training, and computing inside "
+          "memory arrays.",
+    2020: "Binary networks close much of the gap to real-valued ones (information retention, rotations, "
+          "distillation from real to binary), full 8-bit training and 8-bit floats arrive, and binary networks "
+          "run on every kind of silicon, from DRAM to memristors. A survey maps the binary field.",
 }
-
 
 def _slugify(tag: str) -> str:
     return tag.lower().replace(" ", "_").replace("-", "_")
@@ -42,21 +55,41 @@ def _doc(path: str) -> str:
     return str(Path(path).with_suffix(""))
 
 
+def _paper_link(paper: catalog.Paper, text: str | None = None) -> str:
+    text = text or paper.short_title
+    return _link(text, ROOT / paper.notebook) if notebook_exists(paper) else f"{text} *(not written yet)*"
+
+
 def _paper_row(paper: catalog.Paper) -> str:
-    if notebook_exists(paper):
-        title = _link(paper.title, ROOT / paper.notebook)
-    else:
-        title = f"{paper.title} *(notebook not written yet)*"
     code = f"[code]({paper.code_url})" if paper.code_url else "—"
-    return f"| {title} | {', '.join(paper.tags)} | {code} | {{cite:p}}`{paper.bibkey}` |"
+    learn = paper.learn.replace("|", "\\|")
+    return (f"| {_paper_link(paper)} | {learn} | {', '.join(paper.tags)} | {code} | "
+            f"{{cite:p}}`{paper.bibkey}` |")
+
+
+TABLE_HEAD = ["| Chapter | What you will learn | Tags | Code | Paper |", "| --- | --- | --- | --- | --- |"]
+
+
+def _map(papers: list[catalog.Paper], html_page: str, title: str) -> list[str]:
+    """The lineage figure of ``papers`` as raw HTML for the page at ``html_page`` in the built book (its clicks
+    open chapters by links relative to that page)."""
+    def link(paper):
+        if not notebook_exists(paper):
+            return None
+        return posixpath.relpath(str(Path(paper.notebook).with_suffix(".html")), posixpath.dirname(html_page))
+
+    fig = lineage.lineage_figure(papers, link=link, title=title)
+    return ["```{raw} html", lineage.lineage_html(fig), "```", "",
+            "*Each paper is placed by year and coloured by its first tag; a line joins it to the papers it builds "
+            "on, as its own text says (hollow: chapter not written yet). Hover for what each chapter teaches; click a "
+            "paper to open its chapter.*", ""]
 
 
 def year_page(year: int) -> str:
     papers = catalog.by_year(year)
     done = sum(notebook_exists(p) for p in papers)
-    lines = [f"# {year}", "", YEAR_INTROS[year], "",
-             f"{len(papers)} papers of the list are from {year}; {done} have a notebook so far.", "",
-             "| Paper | Tags | Code | Reference |", "| --- | --- | --- | --- |"]
+    lines = [f"# {year}", "", YEAR_OVERVIEWS[year], "",
+             f"{len(papers)} papers of the list are from {year}; {done} have a chapter so far.", "", *TABLE_HEAD]
     lines += [_paper_row(p) for p in papers]
     lines += ["", "*This page is generated from the catalog (`src/qteach/catalog/papers.yaml`).*", ""]
     return "\n".join(lines)
@@ -65,14 +98,33 @@ def year_page(year: int) -> str:
 def tag_page(tag: str) -> str:
     papers = catalog.by_tag(tag)
     lines = [f"# {tag}", "", f"{len(papers)} papers of the list carry the tag *{tag}*.", ""]
+    lines += _map(papers, f"book/_generated/tags/{_slugify(tag)}.html", f"{tag}: what builds on what")
     for year in catalog.YEARS:
         in_year = [p for p in papers if p.year == year]
-        if not in_year:
-            continue
-        lines += [f"## {year}", "", "| Paper | Tags | Code | Reference |", "| --- | --- | --- | --- |"]
-        lines += [_paper_row(p) for p in in_year]
-        lines.append("")
+        if in_year:
+            lines += [f"## {year}", "", *TABLE_HEAD, *[_paper_row(p) for p in in_year], ""]
     lines += ["*This page is generated from the catalog (`src/qteach/catalog/papers.yaml`).*", ""]
+    return "\n".join(lines)
+
+
+def _chapter_link(slug: str) -> str:
+    """A link to a Foundations or paper chapter (or its name, if not written yet)."""
+    if slug in catalog.FOUNDATIONS:
+        entry = catalog.FOUNDATIONS[slug]
+        return _link(entry["title"], ROOT / entry["notebook"])
+    paper = catalog.paper(slug)
+    return _paper_link(paper)
+
+
+def field_map_page() -> str:
+    """Included in the intro (``book/intro.md``): the map of the whole field and the three reading paths."""
+    lines = ["## A map of the field", ""]
+    lines += _map(catalog.papers(), "book/intro.html", "The papers and what they build on")
+    lines += ["## Three reading paths", "",
+              "Each path is a sequence of chapters for one goal; Foundations chapters come first where a path needs "
+              "them.", ""]
+    for name, path in catalog.READING_PATHS.items():
+        lines += [f"**{name}**: " + " → ".join(_chapter_link(s) for s in path), ""]
     return "\n".join(lines)
 
 
@@ -139,7 +191,8 @@ def toc() -> dict:
     years = []
     for year in catalog.YEARS:
         chapter = {"file": f"book/_generated/years/{year}"}
-        sections = [{"file": _doc(p.notebook)} for p in catalog.by_year(year) if notebook_exists(p)]
+        sections = [{"file": _doc(p.notebook), "title": p.short_title} for p in catalog.by_year(year)
+                    if notebook_exists(p)]
         if sections:
             chapter["sections"] = sections
         years.append(chapter)
@@ -169,6 +222,7 @@ def toc_text() -> str:
 def pages() -> dict[Path, str]:
     out = {GENERATED / "years" / f"{year}.md": year_page(year) for year in catalog.YEARS}
     out.update({GENERATED / "tags" / f"{_slugify(tag)}.md": tag_page(tag) for tag in catalog.TAGS})
+    out[GENERATED / "field_map.md"] = field_map_page()
     out[GENERATED / "execution_status.md"] = execution_status_page()
     out[GENERATED / "exercise_index.md"] = exercise_index_page()
     return out

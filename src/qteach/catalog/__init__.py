@@ -37,6 +37,23 @@ FOUNDATIONS = {
 }
 
 
+#: Three paths through the book, each a sequence of chapters (Foundations or paper slugs) in reading order; the
+#: intro page lists them and a test keeps them in the catalog and in time order.
+READING_PATHS = {
+    "Binary networks": (
+        "training_through_a_quantizer", "binaryconnect", "binarized_neural_networks", "xnor_net", "abc_net",
+        "horq", "competitive_bnn_from_scratch", "bnn_optimisation_study", "bnn_plus", "xnor_net_plus_plus",
+        "ir_net", "real_to_binary", "rotated_bnn", "bnn_survey"),
+    "Low-bit quantization and integer inference": (
+        "numbers_and_quantization", "training_through_a_quantizer", "dorefa_net", "ternary_weight_networks",
+        "trained_ternary_quantization", "incremental_network_quantization", "wrpn", "pact",
+        "integer_arithmetic_only", "differentiable_soft_quantization", "unified_int8_training", "quant_noise"),
+    "Hardware": (
+        "bits_and_popcount", "what_hardware_pays_for", "binarynet", "gpu_outperforming_fpga_bcnn", "fp_bnn",
+        "bn_free_fpga", "finn_r", "bitflow", "xnor_neural_engine", "dabnn", "eyeriss_v2", "xcel_ram", "imac_sram"),
+}
+
+
 @dataclass(frozen=True)
 class Paper:
     """One paper of the seed list.
