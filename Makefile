@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 NB     ?=
 
 
-.PHONY: setup browser book book-student serve test test-unit test-notebooks test-html test-colab execute bench toc clean
+.PHONY: setup browser book book-student serve test test-unit test-notebooks test-html test-quick execute bench toc clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,20 +48,24 @@ bench: setup
 	$(PY) benchmarks/bench_bitops.py
 
 test-unit: setup
-	$(PY) -m pytest tests -q -n 2 --ignore=tests/test_html.py --ignore=tests/colab
+	$(PY) -m pytest tests -q -n 2 --ignore=tests/test_html.py --ignore=tests/notebooks
 
+# Every notebook twice, two at a time: as stored on this CPU's kernels, and its student version as in Colab on
+# forced other kernels (tests/notebooks/test_notebooks.py). One thread per kernel: two kernels fill two cores.
 test-notebooks: setup
-	$(PY) -m pytest -q -n 2 --dist loadfile --nbval --nbval-current-env \
-	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:randomly notebooks book/results.ipynb
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests/notebooks -q -n 2 -p no:randomly
 
 test-html: browser book
 	$(PY) -m pytest -q tests/test_html.py
 
-# Every notebook in a separate environment holding only what Colab preinstalls, marked as Colab
-test-colab: setup
-	$(PY) -m pytest -q tests/colab
+test: test-unit test-notebooks test-html
 
-test: test-unit test-notebooks test-html test-colab
+# Quick check while writing: the unit tests, then both runs of the notebooks you changed (or NB=...): those
+# changed since the last commit, and those whose paper or exercise module changed.
+test-quick: setup
+	$(PY) -m pytest tests -q -n 2 -x --ignore=tests/test_html.py --ignore=tests/notebooks
+	QTEACH_NOTEBOOKS="$$($(PY) tools/changed_notebooks.py $(NB))" OMP_NUM_THREADS=1 \
+	  $(PY) -m pytest tests/notebooks -q -n 2 -p no:randomly
 
 clean:
 	rm -rf _build book/_generated

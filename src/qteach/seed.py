@@ -14,7 +14,7 @@ def set_seed(seed: int = 0) -> torch.Generator:
     """Seed Python's ``random``, NumPy and PyTorch (CPU and CUDA) with ``seed``; return a seeded generator.
 
     Every notebook calls ``qteach.set_seed(0)`` in its setup cell so that its stored outputs are reproducible
-    and nbval can compare them.
+    on one machine (across machines, float training differs: see "Portable notebooks" in CONTRIBUTING.md).
     """
     seed = require_int(seed, "seed", minimum=0, maximum=2**32 - 1)
     random.seed(seed)

@@ -94,8 +94,8 @@ def fit(model: nn.Module, data: Split, epochs: int = 10, lr: float = 1e-2, batch
     ``optimizer=lambda params: ShiftAdaMax(params, lr=0.01)`` (``lr`` is then unused). Another name raises
     ``ValueError``, anything else ``TypeError``. ``weight_clip`` clips the latent weights of quantized layers
     after each step (:func:`clip_latent_weights`); ``after_step(model)`` runs after each step. Mini-batches are
-    shuffled with a generator seeded by ``seed``. ``progress=False`` silences the progress bar (notebooks checked
-    by nbval do this). Returns a :class:`History`.
+    shuffled with a generator seeded by ``seed``. ``progress=False`` silences the progress bar (notebooks
+    stored with their outputs do this). Returns a :class:`History`.
 
     Bad arguments raise ``TypeError``/``ValueError`` before training starts, among them data with NaN or
     infinity (checked once, not per batch).
