@@ -56,7 +56,7 @@ test-notebooks: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest tests/notebooks -q -n 2 -p no:randomly
 
 test-html: browser book
-	$(PY) -m pytest -q tests/test_html.py
+	$(PY) -m pytest -q -n 4 tests/test_html.py  # waits on pages more than it computes: 4 browsers on 2 cores
 
 test: test-unit test-notebooks test-html
 

@@ -51,3 +51,26 @@ def test_run_is_seeded_and_post_training_reuses_the_baseline(monkeypatch):
     assert all(0.5 < r.mean <= 1 for r in first)
     with pytest.raises(ValueError, match="baseline"):
         comparison.run([post], seeds=(0,))
+
+
+def _fake_results(names, configs=((1, 32), (2, 2))):
+    return [comparison.Result(name, "", w, a, [0.9 + 0.001 * i, 0.91]) for i, name in enumerate(names)
+            for w, a in configs]
+
+
+def test_the_figure_gives_every_method_its_own_colour_and_marker():
+    names = [m.name for m in METHODS[1:]]
+    assert len(comparison.METHOD_STYLES) >= len(names)                       # every method of the page has one
+    assert len({c for c, _ in comparison.METHOD_STYLES}) == len(comparison.METHOD_STYLES)
+    assert len({s for _, s in comparison.METHOD_STYLES}) == len(comparison.METHOD_STYLES)
+    baseline = comparison.Result("Full precision", "", 32, 32, [0.97, 0.98])
+    fig = comparison.accuracy_figure([baseline, *_fake_results(names)], baseline=baseline)
+    assert [t.name for t in fig.data] == names                                # one trace per method, in order
+    assert len({t.marker.color for t in fig.data}) == len({t.marker.symbol for t in fig.data}) == len(names)
+    assert all(t.line.color == t.marker.color for t in fig.data)
+    assert list(fig.data[0].x) == ["W2/A2", "W1/A32"]                         # activation bits grow to the right
+    assert fig.data[0].y[0] == 90.5 and fig.layout.shapes[0].y0 == 97.5       # percent; the baseline's line
+    with pytest.raises(ValueError, match="style"):
+        comparison.accuracy_figure(_fake_results([f"m{i}" for i in range(len(comparison.METHOD_STYLES) + 1)]))
+    with pytest.raises(ValueError, match="besides the baseline"):
+        comparison.accuracy_figure([baseline], baseline=baseline)

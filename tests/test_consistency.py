@@ -230,3 +230,18 @@ class TestNotebook:
         assert "slider" in json.dumps([c.get("outputs", []) for c in nb.cells if c.cell_type == "code"]).lower() \
             or "slider_figure" in text or "staircase(" in text
         assert "ipywidgets" in text
+
+
+def test_the_notebook_template_has_every_section_in_order():
+    import jupytext
+
+    nb = jupytext.read(ROOT / "tools" / "notebook_template.py")
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    sections = ["## The idea", "## The mechanism", "## Experiment", "## Explore", "## Paper vs here",
+                "## Exercises", "## Summary"]
+    assert [text.index(s) for s in sections] == sorted(text.index(s) for s in sections)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].metadata.get("tags") == ["hide-cell"] and "def " not in code[0].source  # setup: no helpers
+    assert any("machine-dependent" in c.metadata.get("tags", []) for c in code)
+    assert any("### BEGIN SOLUTION" in c.source and "check_1(" in c.source for c in code)
+    assert "display.table(" in "\n".join(c.source for c in code) and "print_table" not in text

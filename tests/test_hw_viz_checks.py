@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import random
 import re
 import sys
@@ -15,6 +16,7 @@ import torch
 
 import qteach
 from qteach import catalog, checks, display, hw, quant, viz
+from qteach._validate import require_bits
 
 # ---------------------------------------------------------------------------------------------------- hw
 
@@ -378,8 +380,8 @@ def test_expect_close_accepts_numpy_numbers():
 # ---------------------------------------------------------------------------------------------- display
 
 
-def test_show_source_is_markdown_code_block_with_def_line():
-    md = display.show_source(quant.qrange)
+def test_show_source_full_is_markdown_code_block_with_def_line():
+    md = display.show_source(quant.qrange, full=True)
     text = md._repr_markdown_()
     assert text.startswith("```python\n") and text.endswith("\n```")
     assert "def qrange(bits: int, signed: bool) -> tuple[int, int]:" in text
@@ -387,9 +389,74 @@ def test_show_source_is_markdown_code_block_with_def_line():
 
 
 def test_show_source_several_objects_and_classes():
-    text = display.show_source(quant.qrange, display.Markdown)._repr_markdown_()
+    text = display.show_source(quant.qrange, display.Markdown, full=True)._repr_markdown_()
     assert text.count("```") == 2
     assert text.index("def qrange(") < text.index("class Markdown")
+
+
+def _checked(x, bits=4):
+    """A docstring."""
+    require_bits(bits)
+    if x < 0:
+        raise ValueError("x must be >= 0")
+    y = x * 2
+    if y > 10:
+        raise ValueError("kept: a check after the mechanism started")
+    return y
+
+
+def _plain(x):
+    return x + 1
+
+
+def test_show_source_shows_the_mechanism_and_folds_the_full_source():
+    text = display.show_source(_checked).text
+    shown, folded = text.split("<details>")
+    assert "A docstring" not in shown and "require_bits" not in shown and "x must be >= 0" not in shown
+    assert display.CHECKS_OMITTED in shown and "y = x * 2" in shown and "kept: a check" in shown
+    assert "A docstring" in folded and "require_bits(bits)" in folded and folded.rstrip().endswith("</details>")
+
+
+def test_show_source_without_docstring_or_checks_has_nothing_to_fold():
+    assert display.show_source(_plain).text == "```python\ndef _plain(x):\n    return x + 1\n```"
+
+
+def test_mechanism_of_a_class_drops_method_docstrings_and_checks():
+    shown = display.mechanism(inspect.getsource(display.Table))
+    assert "class Table:" in shown and "def _repr_html_" in shown
+    assert '"""' not in shown and "must be a non-empty list" not in shown
+    assert shown.count(display.CHECKS_OMITTED) == 1  # __init__'s checks
+
+
+def test_show_source_full_must_be_a_bool():
+    with pytest.raises(TypeError, match="full"):
+        display.show_source(_plain, full="yes")
+
+
+def test_table_text_html_and_sort_keys():
+    t = display.Table(["method", "accuracy"], [["TTQ <2 bits>", "89.8 %"], ["float", "1,024.5 s"], ["x", "-4.0"]])
+    assert t.text.splitlines() == ["method         accuracy", "------------  ---------",
+                                   "TTQ <2 bits>     89.8 %", "float         1,024.5 s", "x                  -4.0"]
+    page = t._repr_html_()
+    assert "&lt;2 bits&gt;" in page and "<2 bits>" not in page
+    assert 'data-key="89.8"' in page and 'data-key="1024.5"' in page and 'data-key="-4.0"' in page
+    assert page.count("<tr>") == 4 and "addEventListener" in page and 'style="overflow-x:auto"' in page
+    assert t._repr_html_() == page  # the same table gets the same id: stable outputs
+
+
+def test_table_prints_text_outside_a_notebook(capsys):
+    display.table(["a", "b"], [["x", "1"]], align=["<", "<"])
+    assert capsys.readouterr().out == "a  b\n-  -\nx  1\n"
+
+
+@pytest.mark.parametrize("header, rows, align, error, name", [
+    ("ab", [], None, TypeError, "header"), ([], [], None, TypeError, "header"),
+    (["a"], "rows", None, TypeError, "rows"), (["a", "b"], [["x"]], None, ValueError, r"rows\[0\]"),
+    (["a"], [["x"]], ["^"], ValueError, "align"), (["a", "b"], [], ["<"], ValueError, "align"),
+])
+def test_table_bad_input(header, rows, align, error, name):
+    with pytest.raises(error, match=name):
+        display.Table(header, rows, align)
 
 
 @pytest.mark.parametrize("args, error", [((), ValueError), ((42,), TypeError), ((len,), TypeError),
@@ -470,3 +537,21 @@ def test_as_number_accepts_numbers_and_one_element_tensors(value, expected):
 def test_as_number_fails_with_a_hint(value, hint):
     with pytest.raises(AssertionError, match=f"^{LABEL}: alpha .*{hint}"):
         checks.as_number(value, LABEL, "alpha")
+
+
+def test_wall_seconds_warms_up_then_times_each_repeat():
+    calls = []
+    seconds = hw.wall_seconds(lambda: calls.append(1), repeats=3)
+    assert calls == [1] * 5 and 0 <= seconds < 0.1  # warm-up, one probe, three measurements
+    calls.clear()
+    hw.wall_seconds(lambda: calls.append(1), repeats=2, min_seconds=1e-3, best=True)
+    assert 5 <= len(calls) <= 2 + 2 * 50  # fast calls are looped, at most 50 times a measurement
+
+
+@pytest.mark.parametrize("kwargs, error, name", [
+    (dict(fn=42), TypeError, "fn"), (dict(repeats=0), ValueError, "repeats"),
+    (dict(min_seconds=-1.0), ValueError, "min_seconds"), (dict(best="yes"), TypeError, "best"),
+])
+def test_wall_seconds_bad_input(kwargs, error, name):
+    with pytest.raises(error, match=name):
+        hw.wall_seconds(**{"fn": lambda: None, **kwargs})

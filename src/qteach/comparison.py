@@ -62,14 +62,15 @@ def protocol_mlp(method: Method, w_bits: int, a_bits: int) -> nn.Sequential:
     """The protocol's MLP with the method's quantizers in the two middle layers."""
     if method.layer is None:
         raise ValueError(f"{method.name} is a post-training method: it has no layers of its own")
-    layers: list[nn.Module] = [nn.Linear(64, HIDDEN), nn.BatchNorm1d(HIDDEN)]
+    layers: list[nn.Module] = [nn.Linear(64, HIDDEN), nn.BatchNorm1d(HIDDEN)]  # first layer: full precision
     _, _, activation = method.layer(w_bits, a_bits)
     layers.append(activation)
-    for _ in range(2):
+    for _ in range(2):  # the two middle layers: the method's quantizers
         weight_quantizer, input_quantizer, activation = method.layer(w_bits, a_bits)
-        layers += [qnn.QuantLinear(HIDDEN, HIDDEN, weight_quantizer=weight_quantizer, input_quantizer=input_quantizer),
+        layers += [qnn.QuantLinear(HIDDEN, HIDDEN, weight_quantizer=weight_quantizer,
+                                   input_quantizer=input_quantizer),
                    nn.BatchNorm1d(HIDDEN), activation]
-    layers.append(nn.Linear(HIDDEN, 10))
+    layers.append(nn.Linear(HIDDEN, 10))  # last layer: full precision
     return nn.Sequential(*layers)
 
 
@@ -151,6 +152,53 @@ def run(methods: list[Method], seeds=(0, 1, 2), baseline: Method | None = None) 
                         trained_full.setdefault(seed, model)
             results.append(result)
     return results
+
+
+#: One colour and one marker per method of the figure, in the order of the methods (the baseline is a line):
+#: every method keeps its own colour and marker, so that none is confused with another.
+METHOD_STYLES = (
+    ("#1f77b4", "circle"), ("#ff7f0e", "square"), ("#2ca02c", "diamond"), ("#d62728", "triangle-up"),
+    ("#9467bd", "triangle-down"), ("#8c564b", "cross"), ("#e377c2", "x"), ("#17becf", "star"),
+    ("#bcbd22", "pentagon"), ("#1a1a6e", "hexagon"), ("#000000", "triangle-left"), ("#e6ab02", "triangle-right"),
+    ("#c51b7d", "star-diamond"),
+)
+
+
+def accuracy_figure(results: list[Result], baseline: Result | None = None,
+                    title: str = "Test accuracy under one protocol"):
+    """The results page's figure: test accuracy (mean ± standard deviation over the seeds) of every method at
+    each of its W/A configurations, one colour and marker per method (:data:`METHOD_STYLES`), the points of one
+    configuration side by side; ``baseline`` (one of ``results``) is drawn as a dashed line. Configurations are
+    ordered by activation bits, then weight bits. More methods than styles raise ``ValueError``."""
+    from plotly import graph_objects as go
+
+    from qteach import viz
+
+    shown = [r for r in results if r is not baseline]
+    names = list(dict.fromkeys(r.method for r in shown))
+    if not names:
+        raise ValueError("results must hold at least one result besides the baseline")
+    if len(names) > len(METHOD_STYLES):
+        raise ValueError(f"at most {len(METHOD_STYLES)} methods have a style of their own, got {len(names)}")
+    configs = sorted({(r.a_bits, r.w_bits) for r in shown})
+    label = {config: f"W{config[1]}/A{config[0]}" for config in configs}
+    fig = viz.figure(title, "bit widths (weights / activations), activation bits growing to the right",
+                     "test accuracy (%)", height=640, scattermode="group", scattergap=0.15)
+    for name, (colour, symbol) in zip(names, METHOD_STYLES):
+        points = sorted((r for r in shown if r.method == name), key=lambda r: configs.index((r.a_bits, r.w_bits)))
+        fig.add_trace(go.Scatter(
+            x=[label[r.a_bits, r.w_bits] for r in points], y=[round(100 * r.mean, 2) for r in points],
+            error_y=dict(array=[round(100 * r.std, 2) for r in points], thickness=1),
+            mode="lines+markers", name=name, line=dict(color=colour, width=1),
+            marker=dict(color=colour, symbol=symbol, size=10)))
+    if baseline is not None:
+        fig.add_hline(y=100 * baseline.mean, line=dict(dash="dash", color="grey"),
+                      annotation_text=baseline.method, annotation_position="top left")
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=[label[c] for c in configs])
+    low = min(100 * (r.mean - r.std) for r in results)  # grouped points would otherwise pull the axis to 0
+    high = max(100 * (r.mean + r.std) for r in results)
+    fig.update_yaxes(range=[low - 0.05 * (high - low) - 0.1, high + 0.05 * (high - low) + 0.1])
+    return fig
 
 
 def _relu_layer(weight_quantizer_for):

@@ -1,12 +1,17 @@
-"""What a notebook shows besides figures: the paper's code, and the header card from the catalog."""
+"""What a notebook shows besides figures: the paper's code, result tables, and the header card from the catalog."""
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import html
 import inspect
+import re
+import textwrap
 from pathlib import PurePosixPath
 
 from qteach import catalog
-from qteach._validate import require_str
+from qteach._validate import require_bool, require_str
 
 
 class Markdown:
@@ -23,8 +28,62 @@ class Markdown:
         return self.text
 
 
-def show_source(*objects) -> Markdown:
-    """The source code of functions or classes as a highlighted Python block.
+_CHECK_CALL = re.compile(r"^_?(require|check|validate)\w*$")
+CHECKS_OMITTED = "...  # checks of the arguments: see the full source below"
+
+
+def _called(node) -> str:
+    if isinstance(node, ast.Call):
+        return getattr(node.func, "id", None) or getattr(node.func, "attr", "")
+    return ""
+
+
+def _is_check(statement) -> bool:
+    """An argument check: ``if ...: raise ...``, or a call of a ``require_*``/``_check*`` validator."""
+    if isinstance(statement, ast.If):
+        return not statement.orelse and all(isinstance(s, ast.Raise) for s in statement.body)
+    if isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign)) and statement.value is not None:
+        values = statement.value.elts if isinstance(statement.value, ast.Tuple) else [statement.value]
+        return all(_CHECK_CALL.match(_called(v)) for v in values)
+    return False
+
+
+def _omissions(node, found: list) -> None:
+    """Line ranges ``(first, last, indent or None)`` of the docstrings and leading checks of ``node`` and of the
+    functions and classes inside it (``indent``: where a placeholder line goes)."""
+    body, start = node.body, 0
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        found.append((body[0].lineno, body[0].end_lineno, None))
+        start = 1
+    end = start
+    while end < len(body) - 1 and _is_check(body[end]):  # the last statement is never a check
+        end += 1
+    if end > start:
+        found.append((body[start].lineno, body[end - 1].end_lineno, body[start].col_offset))
+    for statement in body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            _omissions(statement, found)
+
+
+def mechanism(source: str) -> str:
+    """``source`` (of functions or classes) without docstrings and without the argument checks at the top of
+    each function, which a one-line placeholder stands for; the rest is unchanged."""
+    source = textwrap.dedent(source)
+    found: list = []
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            _omissions(node, found)
+    lines = source.splitlines()
+    for first, last, indent in sorted(found, reverse=True):
+        lines[first - 1:last] = [] if indent is None else [" " * indent + CHECKS_OMITTED]
+    return "\n".join(line for line in lines).strip("\n")
+
+
+def show_source(*objects, full: bool = False) -> Markdown:
+    """The source code of functions or classes as a highlighted Python block: by default the mechanism only
+    (:func:`mechanism`: no docstrings, no argument checks), with the full source folded below it; with
+    ``full=True`` the full source.
 
     Notebooks show a paper's mechanism with this instead of retyping it, so the book always shows the code
     that the tests check. No ``objects`` raises ``ValueError``; an object that is not a function, class or module
@@ -32,15 +91,113 @@ def show_source(*objects) -> Markdown:
     """
     if not objects:
         raise ValueError("show_source needs at least one function, class or module in objects")
-    blocks = []
+    sources = []
     for obj in objects:
         if not (inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismodule(obj) or inspect.ismethod(obj)):
             raise TypeError(f"objects must be functions, classes or modules, got {type(obj).__name__}")
         try:
-            blocks.append(inspect.getsource(obj).rstrip())
+            sources.append(textwrap.dedent(inspect.getsource(obj)).rstrip())
         except (OSError, TypeError) as error:
             raise ValueError(f"objects: no Python source for {obj!r} ({error})") from error
-    return Markdown("```python\n" + "\n\n\n".join(blocks) + "\n```")
+    whole = "\n\n\n".join(sources)
+    if require_bool(full, "full"):
+        return Markdown(f"```python\n{whole}\n```")
+    shown = "\n\n\n".join(mechanism(source) for source in sources)
+    text = f"```python\n{shown}\n```"
+    if shown != whole:
+        text += ("\n\n<details><summary>Full source, with docstrings and argument checks</summary>\n\n"
+                 f"```python\n{whole}\n```\n\n</details>")
+    return Markdown(text)
+
+
+_NUMBER = re.compile(r"^\s*[-+\u2212]?\d[\d,]*(\.\d+)?")
+
+
+def _sort_key(cell: str) -> str:
+    """The number a cell starts with (``97.3 %``, ``1,024``, ``-4.0 points``), else the text, for sorting."""
+    match = _NUMBER.match(cell)
+    return match.group(0).replace(",", "").replace("\u2212", "-").strip() if match else cell
+
+
+_SORT_SCRIPT = """<script>(function () {
+  var table = document.getElementById("%s"); if (!table || !table.tHead) { return; }
+  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, column) {
+    th.style.cursor = "pointer"; th.title = "click to sort";
+    th.addEventListener("click", function () {
+      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+      var up = th.getAttribute("data-order") !== "up";
+      rows.sort(function (a, b) {
+        var x = a.cells[column].getAttribute("data-key"), y = b.cells[column].getAttribute("data-key");
+        var nx = parseFloat(x), ny = parseFloat(y);
+        var order = (isNaN(nx) || isNaN(ny)) ? x.localeCompare(y) : nx - ny;
+        return up ? order : -order; });
+      rows.forEach(function (row) { body.appendChild(row); });
+      th.setAttribute("data-order", up ? "up" : "down"); }); });
+})();</script>"""
+
+
+class Table:
+    """A results table: HTML in the book, Jupyter and Colab (click a header to sort), aligned text elsewhere.
+
+    ``header`` names the columns, ``rows`` holds one list of cells per row (formatted as you want them shown);
+    ``align`` is one ``"<"`` (left) or ``">"`` (right) per column, by default the first column left and the
+    others right. Rows of another length than ``header`` raise ``ValueError``.
+    """
+
+    def __init__(self, header, rows, align=None):
+        if isinstance(header, str) or not isinstance(header, (list, tuple)) or not header:
+            raise TypeError("header must be a non-empty list of column names")
+        if isinstance(rows, str) or not isinstance(rows, (list, tuple)):
+            raise TypeError(f"rows must be a list of rows, got {type(rows).__name__}")
+        self.header = [str(h) for h in header]
+        self.rows = []
+        for index, row in enumerate(rows):
+            if isinstance(row, str) or not isinstance(row, (list, tuple)) or len(row) != len(self.header):
+                raise ValueError(f"rows[{index}] must be a list of {len(self.header)} cells, got {row!r}")
+            self.rows.append([str(cell) for cell in row])
+        self.align = list(align) if align is not None else ["<"] + [">"] * (len(self.header) - 1)
+        if len(self.align) != len(self.header) or not set(self.align) <= {"<", ">"}:
+            raise ValueError(f"align must be one '<' or '>' per column, got {align!r}")
+
+    @property
+    def text(self) -> str:
+        lines = [self.header, *self.rows]
+        widths = [max(len(line[i]) for line in lines) for i in range(len(self.header))]
+        fmt = "  ".join(f"{{:{a}{w}}}" for a, w in zip(self.align, widths))
+        return "\n".join([fmt.format(*self.header).rstrip(), "  ".join("-" * w for w in widths),
+                          *(fmt.format(*row).rstrip() for row in self.rows)])
+
+    def _repr_html_(self) -> str:
+        ident = "qteach-table-" + hashlib.sha1(self.text.encode()).hexdigest()[:12]
+        side = {"<": "left", ">": "right"}
+
+        def cells(tag, row, keys=False):
+            return "".join(
+                f'<{tag} style="text-align:{side[a]}"' + (f' data-key="{html.escape(_sort_key(c))}"' if keys else "")
+                + f">{html.escape(c)}</{tag}>" for c, a in zip(row, self.align))
+
+        body = "".join(f"<tr>{cells('td', row, keys=True)}</tr>" for row in self.rows)
+        return (f'<div style="overflow-x:auto"><table id="{ident}" class="table qteach-table">'
+                f"<thead><tr>{cells('th', self.header)}</tr></thead><tbody>{body}</tbody></table></div>"
+                + _SORT_SCRIPT % ident)
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def table(header, rows, align=None) -> None:
+    """Show a results table (see :class:`Table`): as HTML in a notebook, as aligned text in a terminal. Use it
+    where a notebook would print a table; it returns nothing, so it can stand anywhere in a cell."""
+    shown = Table(header, rows, align)
+    try:
+        from IPython import get_ipython
+        from IPython.display import display as show
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        show(shown)
+    else:
+        print(shown.text)
 
 
 def colab_url(notebook: str) -> str:

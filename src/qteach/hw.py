@@ -1,4 +1,4 @@
-r"""Cost models shared by the hardware chapters: operation counts, memory, energy, roofline.
+r"""Cost models shared by the hardware chapters: operation counts, memory, energy, roofline; and a timer.
 
 Every constant names its source. The energy table is the one most papers in this book quote:
 M. Horowitz, *Computing's energy problem (and what we can do about it)*, ISSCC 2014, for a 45 nm process at
@@ -8,8 +8,11 @@ M. Horowitz, *Computing's energy problem (and what we can do about it)*, ISSCC 2
 from __future__ import annotations
 
 import math
+import statistics
+import time
 
-from qteach._validate import require_bits, require_int, require_positive_number
+from qteach._validate import (require_bits, require_bool, require_int, require_non_negative_number,
+                               require_positive_number)
 
 #: Energy per operation in picojoules, 45 nm, 0.9 V (Horowitz, ISSCC 2014, fig. 1.1.9).
 ENERGY_PJ_45NM = {
@@ -113,3 +116,31 @@ def roofline(intensity: float, peak_ops_per_s: float, bandwidth_bytes_per_s: flo
         raise ValueError(f"intensity must be a number >= 0, got {intensity!r}")
     peak = require_positive_number(peak_ops_per_s, "peak_ops_per_s")
     return min(peak, intensity * require_positive_number(bandwidth_bytes_per_s, "bandwidth_bytes_per_s"))
+
+
+def wall_seconds(fn, repeats: int = 5, min_seconds: float = 0.0, best: bool = False) -> float:
+    """Wall time of one call of ``fn()`` in seconds, as the notebooks' timing tables measure it.
+
+    One warm-up call (caches, lazy initialisation, JIT compilation), then ``repeats`` measurements; each loops
+    ``fn`` until it lasts at least ``min_seconds`` (at most 50 calls), so that calls faster than the clock's
+    resolution are still timed. Returns the median of the measurements, or with ``best=True`` the minimum (the
+    least disturbed by other work on the machine). Timings depend on the machine and its load: print them, never
+    compare them with stored numbers.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    repeats = require_int(repeats, "repeats", minimum=1)
+    min_seconds = require_non_negative_number(min_seconds, "min_seconds")
+    fn()
+    start = time.perf_counter()
+    fn()
+    once = time.perf_counter() - start
+    number = min(50, max(1, int(min_seconds / max(once, 1e-9)))) if min_seconds else 1
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - start) / number)
+    return min(times) if require_bool(best, "best") else statistics.median(times)
+

@@ -238,3 +238,24 @@ def test_bad_input():
         train.fit(bnn.float_mlp(), data.blobs(num_features=64), optimizer=bnn.ShiftAdaMax(bnn.float_mlp().parameters()))
     with pytest.raises(TypeError, match="data"):
         train.fit(bnn.float_mlp(), None, optimizer=lambda params: torch.optim.SGD(params, lr=0.1))
+
+
+def test_argument_checks_come_before_the_mechanism():
+    from qteach import display
+
+    shown = display.show_source(bnn.shift_batch_norm, bnn.first_layer_dot).text.split("<details>")[0]
+    assert "raise" not in shown and shown.count(display.CHECKS_OMITTED) == 2
+    x = torch.randn(4, 3)
+    with pytest.raises(ValueError, match="x must be"):  # the shape of x is checked before gamma's
+        bnn.shift_batch_norm(torch.randn(4), torch.ones(5), torch.zeros(3))
+    with pytest.raises(ValueError, match="gamma and beta"):
+        bnn.shift_batch_norm(x, torch.ones(2), torch.zeros(3))
+    with pytest.raises(ValueError, match="eps"):
+        bnn.shift_batch_norm(x, torch.ones(3), torch.zeros(3), eps=0.0)
+    q = torch.randint(0, 256, (2, 5))
+    with pytest.raises(ValueError, match="q and w"):
+        bnn.first_layer_dot(q, torch.randn(3, 4))
+    with pytest.raises(TypeError, match="w"):
+        bnn.first_layer_dot(q, torch.ones(3, 5, dtype=torch.int64))
+    with pytest.raises(ValueError):  # codes out of range are q's error, before w is looked at
+        bnn.first_layer_dot(q + 256, "not a tensor")

@@ -241,3 +241,17 @@ def test_bad_input():
         bc.ensemble_logits(bc.binaryconnect_mlp(4, (4,), 2, mode="float"), torch.zeros(2, 4))
     with pytest.raises(ValueError, match="samples"):
         bc.ensemble_logits(bc.binaryconnect_mlp(4, (4,), 2), torch.zeros(2, 4), samples=0)
+
+
+def test_quantizer_checks_its_arguments_before_building_itself():
+    from qteach import display
+
+    shown = display.show_source(bc.BinaryConnect).text.split("<details>")[0]
+    assert "raise" not in shown and shown.count(display.CHECKS_OMITTED) == 1
+    assert bc.BinaryConnect().test_time == "binary" and bc.BinaryConnect(stochastic=True).test_time == "real"
+    assert bc.BinaryConnect(test_time="sample").test_time == "sample"
+    for kwargs, error, name in ((dict(stochastic=1), TypeError, "stochastic"),
+                                (dict(test_time="x"), ValueError, "test_time"), (dict(seed=-1), ValueError, "seed"),
+                                (dict(stochastic=1, seed=-1), TypeError, "stochastic")):
+        with pytest.raises(error, match=name):
+            bc.BinaryConnect(**kwargs)

@@ -66,3 +66,17 @@ def test_bad_input():
         bn.xnor_gemm(torch.zeros(1, 1, dtype=torch.int64), torch.zeros(1, 1, dtype=torch.int64), 0)
     with pytest.raises(ValueError, match="same K"):
         bn.xnor_dot(torch.ones(2, 3), torch.ones(2, 4))
+
+
+def test_xnor_gemm_checks_both_operands_before_computing():
+    from qteach import display
+
+    shown = display.show_source(bn.xnor_gemm).text.split("<details>")[0]
+    assert "raise" not in shown and shown.count(display.CHECKS_OMITTED) == 1
+    good = bn.concatenate(torch.randn(2, 40))
+    with pytest.raises(TypeError, match="a_words"):
+        bn.xnor_gemm(good.to(torch.int32), good, 40)
+    with pytest.raises(ValueError, match="b_words must have ceil"):
+        bn.xnor_gemm(good, good[:, :1], 40)
+    with pytest.raises(ValueError, match="a_words must have ceil"):  # a_words first
+        bn.xnor_gemm(good[:, :1], good[:, :1], 40)

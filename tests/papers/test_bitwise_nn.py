@@ -201,3 +201,16 @@ def test_bad_input():
         bw.ternary_xnor_matmul(torch.ones(2, 3), torch.full((2, 3), 0.5))
     with pytest.raises(TypeError, match="stage1"):
         bw.BitwiseMLP.from_compressed(bw.BitwiseMLP(4, (3,), 2))
+
+
+def test_quantizer_checks_sparsity_before_building_itself():
+    from qteach import display
+
+    shown = display.show_source(bw.BitwiseQuantizer).text.split("<details>")[0]
+    assert "raise" not in shown and "validates" not in shown and shown.count(display.CHECKS_OMITTED) == 1
+    assert bw.BitwiseQuantizer(0.25).precision == 2 and bw.BitwiseQuantizer().precision == 1
+    for bad in (1.0, -0.1, True, "0.5"):
+        with pytest.raises(ValueError, match="sparsity"):
+            bw.BitwiseQuantizer(bad)
+        with pytest.raises(ValueError, match="sparsity"):
+            bw.sparse_sign(torch.ones(3), bad)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from qteach import bitops
+from qteach import bitops, display
 from qteach.nn import QuantLinear
 from qteach.papers import dorefa_net as dorefa
 
@@ -278,3 +278,23 @@ def test_bad_input():
     assert torch.equal(dorefa.quantize_weights(torch.zeros(3), 1), torch.zeros(3))
     with pytest.raises(ValueError, match="same K"):
         dorefa.bitplane_linear(torch.zeros(2, 3), torch.ones(2, 4), 2, 2)
+
+
+def test_argument_checks_come_first_and_keep_their_cases():
+    """The checks stand before the mechanism (show_source hides them) and raise exactly where they used to."""
+    with pytest.raises(ValueError, match="not be empty"):
+        dorefa.quantize_weights(torch.zeros(0), 1)
+    for k in (2, 4, 31):
+        for r in (torch.zeros(0), torch.zeros(2, 3), torch.tensor([-0.0, 0.0])):
+            with pytest.raises(ValueError, match="nonzero weight"):
+                dorefa.quantize_weights(r, k)
+    tiny = torch.tensor([0.0, 1e-45, 0.0])  # a subnormal float32: tanh(r) != 0 where r != 0
+    assert torch.allclose(dorefa.quantize_weights(tiny, 2), torch.tensor([1 / 3, 1.0, 1 / 3]))  # 0 -> round(1.5) = 2
+    empty = torch.zeros(0)
+    assert dorefa.quantize_weights(empty, 32) is empty  # 32 bits: unchanged, even empty
+    scalar = torch.tensor(0.25)
+    assert dorefa.quantize_gradient(scalar, 32) is scalar  # 32 bits: a 0-d gradient is returned unchanged
+    with pytest.raises(ValueError, match="batch dimension"):
+        dorefa.quantize_gradient(scalar, 8)
+    shown = display.show_source(dorefa.quantize_weights, dorefa.quantize_gradient).text.split("<details>")[0]
+    assert "raise" not in shown and shown.count(display.CHECKS_OMITTED) == 2

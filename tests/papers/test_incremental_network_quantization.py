@@ -223,4 +223,14 @@ def test_bad_input():
     with pytest.raises(TypeError, match="after_step"):
         model = nn.Sequential(qnn.QuantLinear(2, 2, weight_quantizer=inq.INQQuantizer(3)))
         inq.incremental_quantization(model, data.blobs(num_features=2, seed=0), after_step=3)
+    with pytest.raises(ValueError, match="seed"):
+        model = nn.Sequential(qnn.QuantLinear(2, 2, weight_quantizer=inq.INQQuantizer(3)))
+        inq.incremental_quantization(model, data.blobs(num_features=2, seed=0), seed=-1)
+    quantizer = inq.INQQuantizer(3)
+    assert torch.equal(quantizer(torch.ones(2, 3)), torch.ones(2, 3))  # before the first step: any shape, float
+    quantizer.step(torch.ones(2, 3), 0.5)
+    with pytest.raises(ValueError, match="mask of shape"):
+        quantizer(torch.ones(3, 2))
+    with pytest.raises(ValueError, match="the mask"):
+        quantizer.step(torch.ones(3, 2), 0.75)
     assert math.isclose(inq.PORTIONS[2], 0.875)

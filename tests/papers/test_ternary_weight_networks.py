@@ -256,3 +256,16 @@ def test_bad_input():
         twn.TernaryWeightQuantizer(factor=-1)
     with pytest.raises(ValueError, match="w"):
         twn.optimal_threshold(torch.tensor([]))
+
+
+def test_quantizer_checks_its_arguments_before_building_itself():
+    from qteach import display
+
+    shown = display.show_source(twn.TernaryWeightQuantizer).text.split("<details>")[0]
+    assert "raise" not in shown and shown.count(display.CHECKS_OMITTED) == 1
+    q = twn.TernaryWeightQuantizer(0.5, per_channel=True)
+    assert (q.factor, q.per_channel) == (0.5, True)
+    with pytest.raises(ValueError, match="factor"):
+        twn.TernaryWeightQuantizer(-1.0, per_channel="yes")  # factor is checked first
+    with pytest.raises(TypeError, match="per_channel"):
+        twn.TernaryWeightQuantizer(0.7, per_channel="yes")

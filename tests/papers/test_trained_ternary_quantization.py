@@ -121,6 +121,10 @@ def test_bad_input():
         ttq.ttq_threshold(W, t="0.05")
     with pytest.raises(ValueError, match="w_p"):
         ttq.TTQQuantizer(w_p=0.0)
+    with pytest.raises(ValueError, match="w_n"):
+        ttq.TTQQuantizer(w_n=True)
+    q = ttq.TTQQuantizer(w_p=2, w_n=0.5)  # checks come first; the scales become float32 parameters
+    assert q.w_p.dtype == torch.float32 and q.w_p.item() == 2.0 and q.w_n.item() == 0.5
     with pytest.raises(TypeError, match="w"):
         ttq.ttq_threshold([0.1, 0.2])
     with pytest.raises(ValueError, match="w"):

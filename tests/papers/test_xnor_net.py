@@ -214,3 +214,27 @@ def test_scaled_sign_input_is_beta_times_sign_per_sample():
     assert x.grad is not None and torch.isfinite(x.grad).all()
     with pytest.raises(ValueError, match="x"):
         xn.ScaledSignInput()(torch.ones(2, 3, 4))
+
+
+def test_shown_functions_check_their_arguments_first():
+    from qteach import display
+
+    shown = display.show_source(xn.input_scaling_k, xn.xnor_block, xn.speedup, xn.xnor_cnn).text
+    shown = shown.split("<details>")[0]
+    assert "raise" not in shown and "require_" not in shown and shown.count(display.CHECKS_OMITTED) == 4
+    x = torch.randn(1, 2, 5, 5)
+    assert torch.equal(xn.input_scaling_k(x, (3, 3), stride=(1, 1), padding=[1, 1]), xn.input_scaling_k(x, 3, 1, 1))
+    for kwargs, error, message in ((dict(kernel_size=(3, 0)), ValueError, "kernel_size must be >= 1, got 0"),
+                                   (dict(kernel_size=(3, 3, 3)), ValueError, "pair of ints"),
+                                   (dict(kernel_size=3, stride=0), ValueError, "stride must be >= 1, got 0"),
+                                   (dict(kernel_size=3, padding=-1), ValueError, "padding"),
+                                   (dict(kernel_size=1.5), TypeError, "kernel_size")):
+        with pytest.raises(error, match=message):
+            xn.input_scaling_k(x, **kwargs)
+    assert xn.speedup(256, 9) == 64 * 2304 / 2368
+    with pytest.raises(ValueError, match="seed"):
+        xn.xnor_cnn("xnor", seed=-1)
+    with pytest.raises(ValueError, match="channels"):
+        xn.xnor_cnn("xnor", channels=(0, 4), seed=-1)  # channels before seed
+    with pytest.raises(ValueError, match="in_channels"):
+        xn.xnor_block(0, 4)

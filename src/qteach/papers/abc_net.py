@@ -189,6 +189,16 @@ class _BinaryActivationFunction(torch.autograd.Function):
         return grad, grad_v
 
 
+def _require_broadcasts(v, x: torch.Tensor) -> None:
+    """``v`` (a number or a tensor) must broadcast against ``x``; else ``ValueError``."""
+    v = torch.as_tensor(v, dtype=x.dtype, device=x.device)
+    try:
+        torch.broadcast_shapes(v.shape, x.shape)
+    except RuntimeError as error:
+        raise ValueError(f"v of shape {tuple(v.shape)} does not broadcast against x of shape "
+                         f"{tuple(x.shape)}") from error
+
+
 def binary_activation(x: torch.Tensor, v) -> torch.Tensor:
     r"""One binary activation :math:`H_v(x) = 2\,\mathbb{I}_{h_v(x) \ge 0.5} - 1`,
     :math:`h_v(x) = \operatorname{clip}(x + v, 0, 1)`: :math:`+1` where :math:`x \ge 0.5 - v`, else :math:`-1`.
@@ -201,13 +211,8 @@ def binary_activation(x: torch.Tensor, v) -> torch.Tensor:
     """
     require_float_tensor(x, "x")
     require_no_nan(x, "x")
-    v = torch.as_tensor(v, dtype=x.dtype, device=x.device)
-    try:
-        torch.broadcast_shapes(v.shape, x.shape)
-    except RuntimeError as error:
-        raise ValueError(f"v of shape {tuple(v.shape)} does not broadcast against x of shape "
-                         f"{tuple(x.shape)}") from error
-    return _BinaryActivationFunction.apply(x, v)
+    _require_broadcasts(v, x)
+    return _BinaryActivationFunction.apply(x, torch.as_tensor(v, dtype=x.dtype, device=x.device))
 
 
 def initial_shifts(num_bases: int) -> torch.Tensor:

@@ -90,9 +90,14 @@ def _ap2_ste(x: torch.Tensor) -> torch.Tensor:
     return binary.straight_through(x, ap2(x.detach()))
 
 
-def _reduce_dims(x: torch.Tensor) -> tuple:
+def _check_batch(x: torch.Tensor) -> None:
+    """``x`` must be a batch (N, C), (N, C, L) or (N, C, H, W)."""
     if x.dim() not in (2, 3, 4):
         raise ValueError(f"x must be (N, C), (N, C, L) or (N, C, H, W), got shape {tuple(x.shape)}")
+
+
+def _reduce_dims(x: torch.Tensor) -> tuple:
+    _check_batch(x)
     return (0,) + tuple(range(2, x.dim()))
 
 
@@ -122,7 +127,7 @@ def shift_batch_norm(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, e
     shifted values, as in the Torch code. Returns ``(y, mean, approximate variance)``.
     """
     require_float_tensor(x, "x")
-    dims = _reduce_dims(x)
+    _check_batch(x)
     require_tensor(gamma, "gamma")
     require_tensor(beta, "beta")
     if gamma.shape != (x.shape[1],) or beta.shape != (x.shape[1],):
@@ -130,6 +135,7 @@ def shift_batch_norm(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, e
                          f"{tuple(beta.shape)}")
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps}")
+    dims = _reduce_dims(x)
     mean = x.mean(dim=dims)
     centered = x - _per_channel(mean, x)
     var = (centered * _ap2_ste(centered)).mean(dim=dims)
@@ -245,6 +251,14 @@ class ShiftAdaMax(torch.optim.Optimizer):
         return loss
 
 
+def _check_first_layer_operands(q: torch.Tensor, w: torch.Tensor, bits: int) -> None:
+    """``q`` must hold ``bits``-bit codes (M, K) and ``w`` be a float tensor (N, K)."""
+    deploy.bit_planes(q, bits)  # validates q
+    require_float_tensor(w, "w")
+    if q.dim() != 2 or w.dim() != 2 or q.shape[1] != w.shape[1]:
+        raise ValueError(f"q and w must be (M, K) and (N, K), got {tuple(q.shape)} and {tuple(w.shape)}")
+
+
 def first_layer_dot(q: torch.Tensor, w: torch.Tensor, bits: int = 8) -> torch.Tensor:
     r"""The first layer's dot products on bit planes, written as in the paper ("First layer").
 
@@ -257,10 +271,8 @@ def first_layer_dot(q: torch.Tensor, w: torch.Tensor, bits: int = 8) -> torch.Te
     product for readability; :func:`qteach.deploy.bitplane_matmul` does it with XNOR and popcount).
     """
     bits = require_bits(bits)
-    planes = deploy.bit_planes(q, bits).to(torch.float64)  # validates q
-    require_float_tensor(w, "w")
-    if q.dim() != 2 or w.dim() != 2 or q.shape[1] != w.shape[1]:
-        raise ValueError(f"q and w must be (M, K) and (N, K), got {tuple(q.shape)} and {tuple(w.shape)}")
+    _check_first_layer_operands(q, w, bits)
+    planes = deploy.bit_planes(q, bits).to(torch.float64)
     w_b = binary.sign(w).to(torch.float64)
     return sum(2 ** (n - 1) * (planes[n - 1] @ w_b.T) for n in range(1, bits + 1))
 

@@ -142,16 +142,15 @@ class BinaryConnect(nn.Module):
     precision = 1
 
     def __init__(self, stochastic: bool = False, test_time: str | None = None, seed: int = 0):
-        super().__init__()
         if not isinstance(stochastic, bool):
             raise TypeError(f"stochastic must be a bool, got {type(stochastic).__name__}")
-        if test_time is None:
-            test_time = "real" if stochastic else "binary"
-        if test_time not in TEST_TIME:
+        if test_time is not None and test_time not in TEST_TIME:
             raise ValueError(f"test_time must be one of {TEST_TIME}, got {test_time!r}")
+        seed = require_int(seed, "seed", minimum=0)
+        super().__init__()
         self.stochastic = stochastic
-        self.test_time = test_time
-        self.generator = torch.Generator().manual_seed(require_int(seed, "seed", minimum=0))
+        self.test_time = test_time if test_time is not None else ("real" if stochastic else "binary")
+        self.generator = torch.Generator().manual_seed(seed)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         if not self.training and self.test_time == "real":

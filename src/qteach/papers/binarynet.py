@@ -63,6 +63,17 @@ def concatenate(x: torch.Tensor) -> torch.Tensor:
     return (groups << torch.arange(WORD_BITS)).sum(-1)
 
 
+def _check_words(t: torch.Tensor, name: str, k: int) -> None:
+    """``t`` must be the int64 words of :func:`concatenate`, (rows, ceil(k / 32)), for rows of length ``k``."""
+    words = -(-k // WORD_BITS)
+    require_tensor(t, name)
+    require_ndim(t, name, 2)
+    if t.dtype != torch.int64:
+        raise TypeError(f"{name} must be the int64 words of concatenate(), got {t.dtype}")
+    if t.shape[1] != words:
+        raise ValueError(f"{name} must have ceil(k / 32) = {words} words per row for k = {k}, got {t.shape[1]}")
+
+
 def xnor_gemm(a_words: torch.Tensor, b_words: torch.Tensor, k: int) -> torch.Tensor:
     r"""The binary matrix product of the paper's ``xnor_gemm`` kernel, on packed 32-bit words.
 
@@ -75,14 +86,9 @@ def xnor_gemm(a_words: torch.Tensor, b_words: torch.Tensor, k: int) -> torch.Ten
     mask). Returns int64 (M, N), equal to ``sign(a) @ sign(b).T`` for the tensors that were packed.
     """
     k = require_int(k, "k", minimum=1)
+    _check_words(a_words, "a_words", k)
+    _check_words(b_words, "b_words", k)
     words = -(-k // WORD_BITS)
-    for t, name in ((a_words, "a_words"), (b_words, "b_words")):
-        require_tensor(t, name)
-        require_ndim(t, name, 2)
-        if t.dtype != torch.int64:
-            raise TypeError(f"{name} must be the int64 words of concatenate(), got {t.dtype}")
-        if t.shape[1] != words:
-            raise ValueError(f"{name} must have ceil(k / 32) = {words} words per row for k = {k}, got {t.shape[1]}")
     a = a_words.numpy().astype(np.uint32)
     b = b_words.numpy().astype(np.uint32)
     mask = np.full(words, 0xFFFFFFFF, dtype=np.uint32)

@@ -120,6 +120,12 @@ class CompressedMLP(nn.Module):
         return self.layers[-1](x) * self.output_scale
 
 
+def _check_sparsity(sparsity) -> None:
+    """``sparsity`` must be a number in [0, 1) (the fraction of zero weights)."""
+    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 <= sparsity < 1:
+        raise ValueError(f"sparsity must be a number in [0, 1), got {sparsity!r}")
+
+
 def sparse_sign(w: torch.Tensor, sparsity: float = 0.0) -> torch.Tensor:
     r"""Bipolar binarization, optionally with a fraction :math:`\lambda` of zeros ("sparsity").
 
@@ -132,8 +138,7 @@ def sparse_sign(w: torch.Tensor, sparsity: float = 0.0) -> torch.Tensor:
     (The sparsity parameter comes from a secondary summary of the paper; see the module notes.)
     """
     require_float_tensor(w, "w")
-    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 <= sparsity < 1:
-        raise ValueError(f"sparsity must be a number in [0, 1), got {sparsity!r}")
+    _check_sparsity(sparsity)
     signs = binary.sign(w)
     if sparsity == 0:
         return signs
@@ -150,8 +155,8 @@ class BitwiseQuantizer(nn.Module):
     """
 
     def __init__(self, sparsity: float = 0.0):
+        _check_sparsity(sparsity)
         super().__init__()
-        sparse_sign(torch.zeros(1), sparsity)  # validates
         self.sparsity = float(sparsity)
         self.precision = 1 if self.sparsity == 0 else 2
 

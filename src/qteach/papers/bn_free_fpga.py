@@ -80,6 +80,11 @@ def bn_sign_reference(acc: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor
     return binary.sign(y)
 
 
+def _require_optional_bound(acc_bound) -> int | None:
+    """``acc_bound`` as an int of at least 1, or None."""
+    return None if acc_bound is None else require_int(acc_bound, "acc_bound", minimum=1)
+
+
 def bn_free_bias(gamma: torch.Tensor, beta: torch.Tensor, mean: torch.Tensor, var: torch.Tensor,
                  eps: float = 1e-5, acc_scale: float = 1.0, acc_bound: int | None = None):
     r"""Fold BN and sign into a weight-sign flip and an integer bias: :math:`\operatorname{sign}(f x + B)`.
@@ -105,9 +110,8 @@ def bn_free_bias(gamma: torch.Tensor, beta: torch.Tensor, mean: torch.Tensor, va
     require_bn_parameters(gamma, beta, mean, var)
     require_positive_number(acc_scale, "acc_scale")
     require_positive_number(eps, "eps")
-    if acc_bound is not None:
-        acc_bound = require_int(acc_bound, "acc_bound", minimum=1)
-    elif bool((gamma == 0).any()):
+    acc_bound = _require_optional_bound(acc_bound)
+    if acc_bound is None and bool((gamma == 0).any()):
         raise ValueError("gamma has zeros (a constant output); pass acc_bound so the bias can reproduce it")
     low, high = (None, None) if acc_bound is None else (-acc_bound, acc_bound)
     threshold = deploy.bn_sign_threshold(gamma, beta, mean, var, eps, low, high, scale=acc_scale)

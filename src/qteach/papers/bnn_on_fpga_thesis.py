@@ -116,8 +116,9 @@ def threshold_neuron(popcount: torch.Tensor, tau: torch.Tensor, invert: torch.Te
     r"""The folded neuron, a comparator and an XOR: bool :math:`(p \ge \tau) \oplus \text{invert}` (True = +1).
 
     ``popcount`` (N, C) integer, ``tau`` (C,) integer, ``invert`` (C,) bool."""
-    for t, name in ((popcount, "popcount"), (tau, "tau"), (invert, "invert")):
-        require_tensor(t, name)
+    require_tensor(popcount, "popcount")
+    require_tensor(tau, "tau")
+    require_tensor(invert, "invert")
     if popcount.is_floating_point() or tau.is_floating_point():
         raise TypeError("popcount and tau must be integer tensors")
     if invert.dtype != torch.bool:

@@ -68,7 +68,8 @@ def quantize_k(r: torch.Tensor, k: int) -> torch.Tensor:
     ``k`` is an int in [1, 32].
     """
     require_float_input(r, "r")
-    n = float(2 ** require_bits(k, "k") - 1)
+    k = require_bits(k, "k")
+    n = float(2**k - 1)
     with torch.no_grad():
         r_o = torch.round(r * n) / n
     return binary.straight_through(r, r_o)
@@ -106,16 +107,16 @@ def quantize_weights(r: torch.Tensor, k: int) -> torch.Tensor:
     """
     require_float_input(r, "r")
     k = require_bits(k, "k")
+    if k == 1 and r.numel() == 0:
+        raise ValueError("r must not be empty")
+    if 1 < k < FULL_PRECISION and not bool((r != 0).any()):  # tanh(r) = 0 exactly where r = 0
+        raise ValueError("r must have a nonzero weight: eq. 9 divides by max|tanh(r)|")
     if k == FULL_PRECISION:
         return r
     if k == 1:
-        if r.numel() == 0:
-            raise ValueError("r must not be empty")
         scale = binary.mean_abs_scale(r.detach(), per_channel=False)
         return r + (scale * binary.sign(r.detach()) - r).detach()
     t = torch.tanh(r)
-    if r.numel() == 0 or not bool((t != 0).any()):
-        raise ValueError("r must have a nonzero weight: eq. 9 divides by max|tanh(r)|")
     normalised = t / (2 * t.abs().max()) + 0.5
     return 2 * quantize_k(normalised, k) - 1
 
@@ -164,10 +165,10 @@ def quantize_gradient(dr: torch.Tensor, k: int, generator: torch.Generator | Non
     k = require_bits(k, "k")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if k != FULL_PRECISION and dr.dim() == 0:
+        raise ValueError("dr must have a batch dimension (dim 0), got a 0-d tensor")
     if k == FULL_PRECISION:
         return dr
-    if dr.dim() == 0:
-        raise ValueError("dr must have a batch dimension (dim 0), got a 0-d tensor")
     n = float(2**k - 1)
     dims = tuple(range(1, dr.dim()))
     max0 = dr.abs().amax(dim=dims, keepdim=True) if dims else dr.abs()

@@ -87,7 +87,8 @@ def compressor_6_3_table() -> torch.Tensor:
 _TABLE = compressor_6_3_table()
 
 
-def _as_bits(bits, name: str = "bits") -> torch.Tensor:
+def _require_bit_tensor(bits, name: str = "bits") -> None:
+    """``bits`` must be an integer or bool tensor of 0/1 values with a last dimension of at least one bit."""
     require_tensor(bits, name)
     if bits.is_floating_point() or bits.is_complex():
         raise TypeError(f"{name} must be an integer or bool tensor of 0/1 values, got {bits.dtype}")
@@ -95,7 +96,6 @@ def _as_bits(bits, name: str = "bits") -> torch.Tensor:
         raise ValueError(f"{name} must have a last dimension of at least one bit, got shape {tuple(bits.shape)}")
     if bits.dtype != torch.bool and bool(((bits != 0) & (bits != 1)).any()):
         raise ValueError(f"{name} must hold only 0 and 1")
-    return bits.to(torch.uint8)
 
 
 def compressor_6_3(bits: torch.Tensor) -> torch.Tensor:
@@ -106,9 +106,10 @@ def compressor_6_3(bits: torch.Tensor) -> torch.Tensor:
     ``bits`` (..., 6) of 0/1; returns uint8 (..., 3), least significant first. The address of the lookup is
     :math:`\sum_i 2^i b_i`, as the six LUT inputs would form it.
     """
-    b = _as_bits(bits)
-    if b.shape[-1] != 6:
-        raise ValueError(f"bits must have 6 bits in its last dimension, got {b.shape[-1]}")
+    _require_bit_tensor(bits)
+    if bits.shape[-1] != 6:
+        raise ValueError(f"bits must have 6 bits in its last dimension, got {bits.shape[-1]}")
+    b = bits.to(torch.uint8)
     address = sum(b[..., i].to(torch.int64) << i for i in range(6))
     return _TABLE.to(b.device)[address]
 
@@ -138,7 +139,8 @@ def compressor_tree_popcount(bits: torch.Tensor):
     two bits, a ripple-carry adder (full adders :math:`s = a \oplus b \oplus c`, :math:`c' = ab + ac + bc`) adds the
     two rows. Returns ``(counts, cost)``: int64 counts of shape ``bits.shape[:-1]`` and a :class:`PopcountCost`.
     """
-    b = _as_bits(bits)
+    _require_bit_tensor(bits)
+    b = bits.to(torch.uint8)
     n = b.shape[-1]
     zero = torch.zeros_like(b[..., 0])
     columns = {0: [b[..., i] for i in range(n)]}
@@ -181,7 +183,8 @@ def adder_tree_popcount(bits: torch.Tensor):
     passes to the next level. An adder costs as many LUTs as its wider operand has bits (:data:`COST_RULES`), so
     the tree costs about :math:`\sum_\ell \ell\,N / 2^\ell \approx 2N` LUTs. Returns ``(counts, cost)``.
     """
-    b = _as_bits(bits)
+    _require_bit_tensor(bits)
+    b = bits.to(torch.uint8)
     n = b.shape[-1]
     values = [(b[..., i].to(torch.int64), 1) for i in range(n)]
     adders = luts = levels = 0
@@ -241,6 +244,14 @@ def _popcount_cost(width: int, design: str) -> PopcountCost:
 # Shift-based batch normalization
 # --------------------------------------------------------------------------------------------------------------
 
+def _require_per_feature(x: torch.Tensor, **tensors) -> None:
+    """Each of ``tensors`` must be a float tensor of shape ``(x.shape[-1],)``, one value per feature of ``x``."""
+    for name, t in tensors.items():
+        require_float_tensor(t, name)
+        if t.shape != (x.shape[-1],):
+            raise ValueError(f"{name} must have shape ({x.shape[-1]},), got {tuple(t.shape)}")
+
+
 def shift_batch_norm(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, mean: torch.Tensor,
                      var: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     r"""Batch normalization whose scale is rounded to a power of two (inference form):
@@ -255,10 +266,7 @@ def shift_batch_norm(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, m
     but its exact formula was not verified here.
     """
     require_float_tensor(x, "x")
-    for t, name in ((gamma, "gamma"), (beta, "beta"), (mean, "mean"), (var, "var")):
-        require_float_tensor(t, name)
-        if t.shape != (x.shape[-1],):
-            raise ValueError(f"{name} must have shape ({x.shape[-1]},), got {tuple(t.shape)}")
+    _require_per_feature(x, gamma=gamma, beta=beta, mean=mean, var=var)
     require_positive_number(eps, "eps")
     return (x - mean) * ap2(gamma / torch.sqrt(var + eps)) + beta
 
@@ -336,8 +344,9 @@ def layer_throughput(fan_in: int, fan_out: int, lut_budget: int, simd: int, cloc
     """
     lut_budget = require_int(lut_budget, "lut_budget", 1)
     clock_hz = require_positive_number(clock_hz, "clock_hz")
+    fan_out = require_int(fan_out, "fan_out", 1)
     per_pe = pe_luts(simd, fan_in, design)
-    pes = min(require_int(fan_out, "fan_out", 1), lut_budget // per_pe)
+    pes = min(fan_out, lut_budget // per_pe)
     if pes == 0:
         return {"pes": 0, "luts_per_pe": per_pe, "luts_used": 0, "cycles": math.inf, "inputs_per_s": 0.0,
                 "gops": 0.0}

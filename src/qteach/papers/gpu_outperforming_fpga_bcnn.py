@@ -179,6 +179,13 @@ def line_buffer_bits(width: int, channels: int, kernel: int) -> int:
     return ((kernel - 1) * width + kernel) * channels
 
 
+def _require_real_tensor(t, name: str) -> None:
+    """``t`` must be a real numeric tensor (not bool, not complex)."""
+    require_tensor(t, name)
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{name} must be a real numeric tensor, got {t.dtype}")
+
+
 def streaming_binary_conv2d(x: torch.Tensor, w: torch.Tensor):
     r"""A binary :math:`k \times k` convolution (stride 1, no padding) computed the way a streaming architecture
     does: pixels arrive one per step in raster order, all channels at once; a line buffer keeps the last
@@ -189,18 +196,16 @@ def streaming_binary_conv2d(x: torch.Tensor, w: torch.Tensor):
     int32 (N, O, H-k+1, W-k+1), equal to ``bitops.binary_conv2d(x, w)``, and a dict with ``steps`` (pixels
     streamed), ``outputs`` (windows computed) and ``max_buffered`` (most pixels held at once).
     """
-    for t, name in ((x, "x"), (w, "w")):
-        require_tensor(t, name)
-        if t.dtype == torch.bool or t.is_complex():
-            raise TypeError(f"{name} must be a real numeric tensor, got {t.dtype}")
+    _require_real_tensor(x, "x")
+    _require_real_tensor(w, "w")
     if x.dim() != 4 or w.dim() != 4:
         raise ValueError(f"x and w must be 4-D, got {tuple(x.shape)} and {tuple(w.shape)}")
+    if w.shape[1] != x.shape[1] or w.shape[2] != w.shape[3]:
+        raise ValueError(f"w must be (O, {x.shape[1]}, k, k), got {tuple(w.shape)}")
+    if w.shape[2] > x.shape[2] or w.shape[2] > x.shape[3]:
+        raise ValueError(f"kernel {w.shape[2]} is larger than the input {x.shape[2]}x{x.shape[3]}")
     n, c, h, width = x.shape
-    o, cw, k, kw = w.shape
-    if cw != c or k != kw:
-        raise ValueError(f"w must be (O, {c}, k, k), got {tuple(w.shape)}")
-    if k > h or k > width:
-        raise ValueError(f"kernel {k} is larger than the input {h}x{width}")
+    o, _, k, _ = w.shape
     weights = w.permute(0, 2, 3, 1).reshape(o, k * k * c)      # window order: row, column, channel
     out = torch.zeros(n, o, h - k + 1, width - k + 1, dtype=torch.int32)
     buffer, capacity, max_buffered, outputs = [], (k - 1) * width + k, 0, 0

@@ -107,8 +107,8 @@ def optimal_scales(w: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> torch.T
     _require_matrix(w, "w")
     if not isinstance(b, torch.Tensor) or b.shape != w.shape:
         raise ValueError(f"b must be a tensor of w's shape {tuple(w.shape)}")
-    s = _require_gram(s, w.shape[1]).double()
-    w, b = w.detach().double(), b.detach().double()
+    _require_gram(s, w.shape[1])
+    w, b, s = w.detach().double(), b.detach().double(), s.double()
     numerator = ((b @ s) * w).sum(1)
     denominator = ((b @ s) * b).sum(1)
     safe = denominator > 0
@@ -131,11 +131,12 @@ def update_codes(w: torch.Tensor, b: torch.Tensor, alpha: torch.Tensor, s: torch
     _require_matrix(w, "w")
     if not isinstance(b, torch.Tensor) or b.shape != w.shape:
         raise ValueError(f"b must be a tensor of w's shape {tuple(w.shape)}")
-    s = _require_gram(s, w.shape[1]).double()
+    _require_gram(s, w.shape[1])
     sweeps = require_int(sweeps, "sweeps", minimum=1)
+    if torch.as_tensor(alpha).numel() != w.shape[0]:
+        raise ValueError(f"alpha must have one entry per filter ({w.shape[0]}), got {torch.as_tensor(alpha).numel()}")
+    s = s.double()
     alpha = torch.as_tensor(alpha).detach().double().reshape(-1, 1)
-    if alpha.shape[0] != w.shape[0]:
-        raise ValueError(f"alpha must have one entry per filter ({w.shape[0]}), got {alpha.shape[0]}")
     b = b.detach().double().clone()
     sw = w.detach().double() @ s  # (S w_i)_j for every filter i (S is symmetric)
     diag = torch.diagonal(s)

@@ -120,8 +120,9 @@ def residual_norms(x: torch.Tensor, order: int, dims=None) -> torch.Tensor:
     r"""Squared residual norms :math:`\lVert R_0 \rVert^2, \dots, \lVert R_K \rVert^2` summed over the batch
     (float64, length ``order + 1``); non-increasing by the guarantee above."""
     _require_input(x)
+    order = _require_order(order)
     x64 = x.detach().to(torch.float64)
-    betas, signs = residual_binarize(x64, _require_order(order), dims)
+    betas, signs = residual_binarize(x64, order, dims)
     norms = [(x64**2).sum()]
     approx = torch.zeros_like(x64)
     for b, h in zip(betas, signs):

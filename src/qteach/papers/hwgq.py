@@ -312,20 +312,22 @@ class HWGQ(nn.Module):
     """
 
     def __init__(self, bits: int = 2, backward: str = "clipped", uniform: bool = True, levels=None):
-        super().__init__()
-        self.precision = require_bits(bits)
-        if self.precision > 8:
+        bits = require_bits(bits)
+        if bits > 8:
             raise ValueError(f"bits must be <= 8 for HWGQ, got {bits}")
-        self.backward_mode = _require_mode(backward)
+        backward = _require_mode(backward)
         if not isinstance(uniform, bool):
             raise TypeError(f"uniform must be a bool, got {type(uniform).__name__}")
+        if levels is not None and _require_levels(levels).numel() > 2**bits - 1:
+            raise ValueError(f"{_require_levels(levels).numel()} positive levels do not fit in {bits} bits "
+                             f"(at most {2**bits - 1})")
+        super().__init__()
+        self.precision = bits
+        self.backward_mode = backward
         self.uniform = uniform
         if levels is None:
             levels = uniform_levels(bits) if uniform else lloyd_max_half_normal(2**bits - 1)
-        levels = _require_levels(levels).to(torch.float32)
-        if levels.numel() > 2**bits - 1:
-            raise ValueError(f"{levels.numel()} positive levels do not fit in {bits} bits (at most {2**bits - 1})")
-        self.register_buffer("levels", levels)
+        self.register_buffer("levels", _require_levels(levels).to(torch.float32))
 
     @property
     def q_max(self) -> float:

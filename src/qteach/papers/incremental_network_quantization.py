@@ -82,9 +82,9 @@ def exponent_range(w: torch.Tensor, bits: int) -> tuple[int, int]:
     """
     require_weights(w)
     bits = _require_inq_bits(bits)
-    s = float(w.detach().abs().max())
-    if s == 0.0:
+    if not bool((w.detach() != 0).any()):
         raise ValueError("w must have at least one non-zero entry (log2 of max|W| = 0 is undefined)")
+    s = float(w.detach().abs().max())
     n1 = math.floor(math.log2(4.0 * s / 3.0))
     # guard the floor against a last-digit error of log2 at exact powers of two
     if 2.0**n1 > 4.0 * s / 3.0:
@@ -153,6 +153,13 @@ def _require_portion(portion) -> float:
     if not 0 < portion <= 1:
         raise ValueError(f"portion must be in (0, 1], got {portion}")
     return float(portion)
+
+
+def _require_portions(portions) -> list[float]:
+    portions = [_require_portion(p) for p in portions]
+    if any(b <= a for a, b in zip(portions, portions[1:])):
+        raise ValueError(f"portions must increase, got {portions}")
+    return portions
 
 
 def partition(w: torch.Tensor, frozen: torch.Tensor, portion: float, strategy: str = "magnitude",
@@ -232,11 +239,11 @@ class INQQuantizer(nn.Module):
         return float(self.frozen.float().mean()) if self.started else 0.0
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        if not self.started:
-            return w
-        if self.frozen.shape != w.shape:
+        if self.started and self.frozen.shape != w.shape:
             raise ValueError(f"this INQQuantizer holds a mask of shape {tuple(self.frozen.shape)}, "
                              f"got a weight of shape {tuple(w.shape)}")
+        if not self.started:
+            return w
         return torch.where(self.frozen, self.values.to(w.dtype), w)
 
     @torch.no_grad()
@@ -244,12 +251,12 @@ class INQQuantizer(nn.Module):
              generator: torch.Generator | None = None) -> torch.Tensor:
         """Quantize and freeze more weights of ``w`` until ``portion`` of them are; returns the new group's mask."""
         require_weights(w)
+        if self.started and self.frozen.shape != w.shape:
+            raise ValueError(f"w has shape {tuple(w.shape)}, the mask {tuple(self.frozen.shape)}")
         if not self.started:
             self.n1, self.n2 = exponent_range(w, self.precision)
             self.frozen = torch.zeros_like(w, dtype=torch.bool)
             self.values = torch.zeros_like(w)
-        elif self.frozen.shape != w.shape:
-            raise ValueError(f"w has shape {tuple(w.shape)}, the mask {tuple(self.frozen.shape)}")
         new = partition(w, self.frozen, portion, strategy, generator)
         quantized = quantize_power_of_two(w, self.n1, self.n2)
         self.values = torch.where(new, quantized, self.values)
@@ -260,7 +267,7 @@ class INQQuantizer(nn.Module):
         return f"bits={self.precision}, n1={self.n1}, n2={self.n2}, portion={self.portion:.3f}"
 
 
-def _inq_layers(model: nn.Module) -> list:
+def _require_inq_layers(model: nn.Module) -> list:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     layers = [m for m in model.modules() if isinstance(getattr(m, "weight_quantizer", None), INQQuantizer)]
@@ -273,7 +280,7 @@ def inq_step(model: nn.Module, portion: float, strategy: str = "magnitude",
              generator: torch.Generator | None = None) -> None:
     """Lines 4–6 of Algorithm 1 for every layer of ``model`` with an :class:`INQQuantizer`: partition each
     layer separately ("layer-wise") and quantize the new group."""
-    for layer in _inq_layers(model):
+    for layer in _require_inq_layers(model):
         layer.weight_quantizer.step(layer.weight, portion, strategy, generator)
 
 
@@ -291,11 +298,10 @@ def incremental_quantization(model: nn.Module, data, portions=PORTIONS, epochs: 
     """
     if after_step is not None and not callable(after_step):
         raise TypeError(f"after_step must be callable or None, got {type(after_step).__name__}")
-    portions = [_require_portion(p) for p in portions]
-    if any(b <= a for a, b in zip(portions, portions[1:])):
-        raise ValueError(f"portions must increase, got {portions}")
-    _inq_layers(model)
-    generator = torch.Generator().manual_seed(require_int(seed, "seed", minimum=0))
+    portions = _require_portions(portions)
+    _require_inq_layers(model)
+    seed = require_int(seed, "seed", minimum=0)
+    generator = torch.Generator().manual_seed(seed)
     records = []
     for n, portion in enumerate(portions):
         inq_step(model, portion, strategy, generator)

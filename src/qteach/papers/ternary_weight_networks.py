@@ -224,11 +224,12 @@ class TernaryWeightQuantizer(nn.Module):
     precision = 2
 
     def __init__(self, factor: float = TWN_FACTOR, per_channel: bool = False):
-        super().__init__()
         if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not factor >= 0:
             raise ValueError(f"factor must be a number >= 0, got {factor!r}")
+        per_channel = require_bool(per_channel, "per_channel")
+        super().__init__()
         self.factor = float(factor)
-        self.per_channel = require_bool(per_channel, "per_channel")
+        self.per_channel = per_channel
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -151,6 +151,12 @@ def ttq_gradients(grad: torch.Tensor, w: torch.Tensor, w_p, w_n, t: float = THRE
     return _gradients(grad, pos, neg, w_p, w_n)
 
 
+def _require_initial_scale(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    return float(value)
+
+
 class TTQQuantizer(nn.Module):
     r"""TTQ weight quantizer for :class:`qteach.nn.QuantLinear` / ``QuantConv2d``, with trainable
     :math:`W^p_l` and :math:`W^n_l` (``nn.Parameter`` s, so ``model.parameters()`` includes them).
@@ -165,13 +171,12 @@ class TTQQuantizer(nn.Module):
     precision = 2
 
     def __init__(self, t: float = THRESHOLD, w_p: float = 1.0, w_n: float = 1.0):
+        t = _require_t(t)
+        w_p, w_n = _require_initial_scale(w_p, "w_p"), _require_initial_scale(w_n, "w_n")
         super().__init__()
-        self.t = _require_t(t)
-        for value, name in ((w_p, "w_p"), (w_n, "w_n")):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-                raise ValueError(f"{name} must be a number > 0, got {value!r}")
-        self.w_p = nn.Parameter(torch.tensor(float(w_p)))
-        self.w_n = nn.Parameter(torch.tensor(float(w_n)))
+        self.t = t
+        self.w_p = nn.Parameter(torch.tensor(w_p))
+        self.w_n = nn.Parameter(torch.tensor(w_n))
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         return ttq_ternarize(w, self.w_p, self.w_n, self.t)

@@ -69,7 +69,7 @@ from torch import nn
 
 from qteach import binary, bitops
 from qteach import nn as qnn
-from qteach._validate import require_float_tensor, require_int, require_ndim, require_no_nan
+from qteach._validate import require_float_tensor, require_int, require_ndim, require_no_nan, require_pair
 
 __all__ = [
     "binary_weight_approximation",
@@ -173,15 +173,6 @@ class BinaryWeight(nn.Module):
         return f"scaled={self.scaled}"
 
 
-def _pair(value, name):
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-        return tuple(require_int(v, name, minimum=0) for v in value)
-    value = require_int(value, name, minimum=0)
-    return value, value
-
-
 def input_scaling_k(x: torch.Tensor, kernel_size, stride=1, padding=0) -> torch.Tensor:
     r"""The scaling map :math:`K` of XNOR-Net's binary input (sec. 3.2, fig. 2).
 
@@ -196,14 +187,11 @@ def input_scaling_k(x: torch.Tensor, kernel_size, stride=1, padding=0) -> torch.
     """
     require_float_tensor(x, "x")
     require_ndim(x, "x", 4)
-    kh, kw = _pair(kernel_size, "kernel_size")
-    if kh < 1 or kw < 1:
-        raise ValueError(f"kernel_size must be >= 1, got {kernel_size!r}")
-    stride = _pair(stride, "stride")
-    if min(stride) < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
-    padding = _pair(padding, "padding")
+    kernel_size = require_pair(kernel_size, "kernel_size", minimum=1)
+    stride = require_pair(stride, "stride", minimum=1)
+    padding = require_pair(padding, "padding", minimum=0)
     a = x.abs().mean(dim=1, keepdim=True)
+    kh, kw = kernel_size
     k = torch.full((1, 1, kh, kw), 1.0 / (kh * kw), dtype=x.dtype, device=x.device)
     return F.conv2d(a, k, stride=stride, padding=padding)
 
@@ -290,7 +278,8 @@ def xnor_block(in_channels: int, out_channels: int, kernel_size: int = 3, paddin
     ``BatchNorm2d(in_channels, eps=1e-4, affine=False)`` as in the official code's ``BinConvolution``, then
     :class:`XNORConv2d` (sign of the input, :math:`K`, :math:`\alpha`), then ``MaxPool2d(2)`` if ``pool``.
     """
-    layers: list = [nn.BatchNorm2d(require_int(in_channels, "in_channels", minimum=1), eps=1e-4, affine=False),
+    in_channels = require_int(in_channels, "in_channels", minimum=1)
+    layers: list = [nn.BatchNorm2d(in_channels, eps=1e-4, affine=False),
                     XNORConv2d(in_channels, out_channels, kernel_size, padding=padding, input_scale=input_scale,
                                weight_scale=weight_scale)]
     if pool:
@@ -315,8 +304,10 @@ def xnor_cnn(variant: str = "xnor", channels: tuple = (32, 64), num_classes: int
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     if not isinstance(channels, (tuple, list)) or len(channels) != 2:
         raise ValueError(f"channels must be a pair of channel counts, got {channels!r}")
-    c1, c2 = (require_int(c, "channels", minimum=1) for c in channels)
+    channels = require_int(channels[0], "channels", minimum=1), require_int(channels[1], "channels", minimum=1)
     num_classes = require_int(num_classes, "num_classes", minimum=2)
+    seed = require_int(seed, "seed", minimum=0)
+    c1, c2 = channels
 
     def middle(c_in, c_out):
         if variant == "float":
@@ -330,7 +321,7 @@ def xnor_cnn(variant: str = "xnor", channels: tuple = (32, 64), num_classes: int
                           weight_scale=variant in ("xnor", "xnor_alpha_only"))
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(require_int(seed, "seed", minimum=0))
+        torch.manual_seed(seed)
         return nn.Sequential(
             nn.Conv2d(1, c1, 3, padding=1, bias=False), nn.BatchNorm2d(c1), nn.ReLU(),
             middle(c1, c2), middle(c2, c2),
@@ -348,8 +339,9 @@ def speedup(channels, filter_size) -> float:
     the only non-binary work; the input size :math:`N_I` cancels. It counts operations, not time: memory
     traffic, packing and the batch norm are not in it.
     """
-    c = require_int(channels, "channels", minimum=1)
-    n_w = require_int(filter_size, "filter_size", minimum=1)
+    channels = require_int(channels, "channels", minimum=1)
+    filter_size = require_int(filter_size, "filter_size", minimum=1)
+    c, n_w = channels, filter_size  # the paper's c and N_W
     return 64 * c * n_w / (c * n_w + 64)
 
 
