@@ -409,6 +409,20 @@ def _plain(x):
     return x + 1
 
 
+def _defines(a, b):
+    a = require_bits(a)
+    k = require_bits(b)
+    if k > 8:
+        raise ValueError("b")
+    return a * k
+
+
+def test_a_validator_that_defines_a_new_name_stays_visible():
+    shown = display.show_source(_defines).text.split("<details>")[0]
+    assert "a = require_bits(a)" not in shown and "k = require_bits(b)" in shown and 'raise ValueError("b")' not in shown
+    assert shown.count(display.CHECKS_OMITTED) == 1
+
+
 def test_show_source_shows_the_mechanism_and_folds_the_full_source():
     text = display.show_source(_checked).text
     shown, folded = text.split("<details>")

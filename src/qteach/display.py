@@ -39,13 +39,28 @@ def _called(node) -> str:
 
 
 def _is_check(statement) -> bool:
-    """An argument check: ``if ...: raise ...``, or a call of a ``require_*``/``_check*`` validator."""
+    """An argument check: ``if ...: raise ...``, a call of a ``require_*``/``_check*`` validator, or such a call
+    assigned back to the argument it checks (``x = require_tensor(x, "x")``). A validator whose result gets a new
+    name (``k = _require_operands(a, b)``) defines something the mechanism uses, so it stays visible."""
     if isinstance(statement, ast.If):
         return not statement.orelse and all(isinstance(s, ast.Raise) for s in statement.body)
-    if isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign)) and statement.value is not None:
-        values = statement.value.elts if isinstance(statement.value, ast.Tuple) else [statement.value]
-        return all(_CHECK_CALL.match(_called(v)) for v in values)
+    if isinstance(statement, ast.Expr):
+        return bool(_CHECK_CALL.match(_called(statement.value)))
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+        target, value = statement.targets[0], statement.value
+        if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts):
+            pairs = list(zip(target.elts, value.elts))
+        else:
+            pairs = [(target, v) for v in (value.elts if isinstance(value, ast.Tuple) else [value])]
+        return all(isinstance(t, ast.Name) and _CHECK_CALL.match(_called(v)) and v.args
+                   and any(isinstance(n, ast.Name) and n.id == t.id for n in ast.walk(v.args[0]))
+                   for t, v in pairs)
     return False
+
+
+def _defines_by_validator(statement) -> bool:
+    """``k = _require_operands(a, b)``: a validator whose result the mechanism uses (shown, among the checks)."""
+    return isinstance(statement, ast.Assign) and bool(_CHECK_CALL.match(_called(statement.value)))
 
 
 def _omissions(node, found: list) -> None:
@@ -56,11 +71,14 @@ def _omissions(node, found: list) -> None:
             and isinstance(body[0].value.value, str):
         found.append((body[0].lineno, body[0].end_lineno, None))
         start = 1
-    end = start
-    while end < len(body) - 1 and _is_check(body[end]):  # the last statement is never a check
-        end += 1
-    if end > start:
-        found.append((body[start].lineno, body[end - 1].end_lineno, body[start].col_offset))
+    hidden = []
+    for statement in body[start:-1]:  # the leading checks (the last statement is never one)
+        if _is_check(statement):
+            hidden.append(statement)
+        elif not _defines_by_validator(statement):
+            break
+    for index, statement in enumerate(hidden):  # one placeholder line, where the first check was
+        found.append((statement.lineno, statement.end_lineno, statement.col_offset if index == 0 else None))
     for statement in body:
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             _omissions(statement, found)

@@ -61,7 +61,9 @@ def memory_access_energy_pj(num_bits: int, level: str = "dram") -> float:
 
 def linear_macs(in_features: int, out_features: int) -> int:
     """Multiply-accumulates of a fully connected layer for one input: :math:`n_{in} n_{out}`."""
-    return require_int(in_features, "in_features", 1) * require_int(out_features, "out_features", 1)
+    in_features = require_int(in_features, "in_features", 1)
+    out_features = require_int(out_features, "out_features", 1)
+    return in_features * out_features
 
 
 def conv2d_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
@@ -75,9 +77,12 @@ def conv2d_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0
 
 def conv2d_macs(in_channels: int, out_channels: int, kernel: int, out_height: int, out_width: int) -> int:
     """Multiply-accumulates of a k x k convolution: :math:`C_{in} C_{out} k^2 H_{out} W_{out}`."""
-    return (require_int(in_channels, "in_channels", 1) * require_int(out_channels, "out_channels", 1)
-            * require_int(kernel, "kernel", 1) ** 2
-            * require_int(out_height, "out_height", 1) * require_int(out_width, "out_width", 1))
+    in_channels = require_int(in_channels, "in_channels", 1)
+    out_channels = require_int(out_channels, "out_channels", 1)
+    kernel = require_int(kernel, "kernel", 1)
+    out_height = require_int(out_height, "out_height", 1)
+    out_width = require_int(out_width, "out_width", 1)
+    return in_channels * out_channels * kernel**2 * out_height * out_width
 
 
 def bops(macs: int, weight_bits: int, input_bits: int) -> int:
@@ -86,24 +91,30 @@ def bops(macs: int, weight_bits: int, input_bits: int) -> int:
     The usual way to compare mixed-precision models in one unit (a 1-bit x 1-bit MAC is one XNOR-popcount
     bit operation; a 32 x 32 MAC counts as 1024).
     """
-    return require_int(macs, "macs", 0) * require_bits(weight_bits, "weight_bits") * require_bits(input_bits,
-                                                                                                   "input_bits")
+    macs = require_int(macs, "macs", 0)
+    weight_bits = require_bits(weight_bits, "weight_bits")
+    input_bits = require_bits(input_bits, "input_bits")
+    return macs * weight_bits * input_bits
 
 
 def layer_traffic_bits(weights: int, inputs: int, outputs: int, weight_bits: int, input_bits: int,
                        output_bits: int) -> int:
     """Bits a layer moves if every weight, input and output crosses the memory interface once (no reuse
     beyond that, no re-fetching): the minimum traffic of one inference of the layer."""
-    return (require_int(weights, "weights", 0) * require_bits(weight_bits, "weight_bits")
-            + require_int(inputs, "inputs", 0) * require_bits(input_bits, "input_bits")
-            + require_int(outputs, "outputs", 0) * require_bits(output_bits, "output_bits"))
+    weights, inputs, outputs = (require_int(weights, "weights", 0), require_int(inputs, "inputs", 0),
+                                require_int(outputs, "outputs", 0))
+    weight_bits, input_bits, output_bits = (require_bits(weight_bits, "weight_bits"),
+                                            require_bits(input_bits, "input_bits"),
+                                            require_bits(output_bits, "output_bits"))
+    return weights * weight_bits + inputs * input_bits + outputs * output_bits
 
 
 def arithmetic_intensity(ops: float, bytes_moved: float) -> float:
     """Operations per byte of memory traffic, the x-axis of the roofline model."""
     if isinstance(ops, bool) or not isinstance(ops, (int, float)) or not ops >= 0:
         raise ValueError(f"ops must be a number >= 0, got {ops!r}")
-    return ops / require_positive_number(bytes_moved, "bytes_moved")
+    bytes_moved = require_positive_number(bytes_moved, "bytes_moved")
+    return ops / bytes_moved
 
 
 def roofline(intensity: float, peak_ops_per_s: float, bandwidth_bytes_per_s: float) -> float:
@@ -114,8 +125,9 @@ def roofline(intensity: float, peak_ops_per_s: float, bandwidth_bytes_per_s: flo
     """
     if isinstance(intensity, bool) or not isinstance(intensity, (int, float)) or not intensity >= 0:
         raise ValueError(f"intensity must be a number >= 0, got {intensity!r}")
-    peak = require_positive_number(peak_ops_per_s, "peak_ops_per_s")
-    return min(peak, intensity * require_positive_number(bandwidth_bytes_per_s, "bandwidth_bytes_per_s"))
+    peak_ops_per_s = require_positive_number(peak_ops_per_s, "peak_ops_per_s")
+    bandwidth_bytes_per_s = require_positive_number(bandwidth_bytes_per_s, "bandwidth_bytes_per_s")
+    return min(peak_ops_per_s, intensity * bandwidth_bytes_per_s)
 
 
 def wall_seconds(fn, repeats: int = 5, min_seconds: float = 0.0, best: bool = False) -> float:
