@@ -185,6 +185,12 @@ def assert_directive_fences_nest(markdown: str) -> None:
             pytest.fail(f"a fence {line.strip()!r} inside a {fence}-fenced directive: use a longer outer fence")
 
 
+def test_the_results_page_installs_qteach_in_colab_too():
+    nb = nbformat.read(ROOT / "book" / "results.ipynb", as_version=4)
+    assert nb.cells[1].source == sync_notebooks.install_source()
+    assert "colab-install" in nb.cells[1].metadata.get("tags", [])
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
 class TestNotebook:
     def test_belongs_to_the_catalog(self, path):
