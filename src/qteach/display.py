@@ -95,7 +95,7 @@ def mechanism(source: str) -> str:
     lines = source.splitlines()
     for first, last, indent in sorted(found, reverse=True):
         lines[first - 1:last] = [] if indent is None else [" " * indent + CHECKS_OMITTED]
-    return "\n".join(line for line in lines).strip("\n")
+    return "\n".join(lines).strip("\n")
 
 
 def show_source(*objects, full: bool = False) -> Markdown:
