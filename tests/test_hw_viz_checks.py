@@ -380,6 +380,50 @@ def test_expect_close_accepts_numpy_numbers():
 # ---------------------------------------------------------------------------------------------- display
 
 
+def _every_check():
+    import importlib
+    import pkgutil
+
+    import qteach.exercises
+
+    for info in pkgutil.iter_modules(qteach.exercises.__path__):
+        module = importlib.import_module(f"qteach.exercises.{info.name}")
+        for name, function in vars(module).items():
+            if re.fullmatch(r"check_\d+", name):
+                yield f"{info.name}.{name}", function
+
+
+@pytest.mark.parametrize(("name", "check"), list(_every_check()), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_exercise_check_is_a_self_check(name, check):
+    """So that every stub in the book and in Colab says "not attempted" (executed: the notebooks' colab run)."""
+    assert getattr(check, "__wrapped__", None) is not None, f"{name} is not decorated with @self_check"
+    assert check.__code__ is checks.self_check(check.__wrapped__).__code__
+
+
+def test_self_check_turns_a_stub_into_not_attempted(capsys):
+    def check_7(answer):
+        return checks.passed("ex-demo-7", "ran") if answer() else None
+
+    check_7.__module__ = "qteach.exercises.demo"
+    decorated = checks.self_check(check_7)
+
+    def stub():
+        raise NotImplementedError("Exercise 7: a stub")
+
+    line = decorated(stub)
+    assert line == capsys.readouterr().out.strip()
+    assert line.startswith("⬜ ex-demo-7 not attempted yet")
+    assert decorated(lambda: True).startswith("✅ ex-demo-7 passed")
+    with pytest.raises(AssertionError):  # a wrong answer still fails with its hint
+        checks.self_check(check_7)(lambda: checks.fail("ex-demo-7", "hint"))
+
+
+@pytest.mark.parametrize("function", [lambda answer: None, print])
+def test_self_check_needs_a_check_of_the_exercises_package(function):
+    with pytest.raises(ValueError, match="check"):
+        checks.self_check(function)
+
+
 def test_show_source_full_is_markdown_code_block_with_def_line():
     md = display.show_source(quant.qrange, full=True)
     text = md._repr_markdown_()
@@ -569,3 +613,42 @@ def test_wall_seconds_warms_up_then_times_each_repeat():
 def test_wall_seconds_bad_input(kwargs, error, name):
     with pytest.raises(error, match=name):
         hw.wall_seconds(**{"fn": lambda: None, **kwargs})
+
+
+def test_explore_updates_on_every_change():
+    import ipywidgets as widgets
+
+    calls = []
+    bits = widgets.IntSlider(value=2, min=1, max=8)
+    panel = viz.explore(lambda bits: calls.append(bits) or f"{bits} bits", bits=bits)
+    bits.value = 5
+    assert calls == [2, 5]  # once when created, once per change
+    assert panel.children[-1].outputs[-1]["data"]["text/plain"] == "5 bits"
+
+
+def test_explore_with_button_runs_only_when_pressed():
+    import ipywidgets as widgets
+
+    calls = []
+    bits = widgets.IntSlider(value=2, min=1, max=8)
+    panel = viz.explore(lambda bits: calls.append(bits) or "trained", button="Train", bits=bits)
+    bits.value = 5
+    assert calls == []  # neither on creation nor on change: updates are slow
+    run = panel.children[-2]
+    assert run.description == "Train"
+    run.click()
+    assert calls == [5]
+    assert panel.children[-1].outputs[-1]["data"]["text/plain"] == "trained"
+
+
+def test_explore_bad_input():
+    import ipywidgets as widgets
+
+    with pytest.raises(TypeError, match="update"):
+        viz.explore(3, bits=widgets.IntSlider())
+    with pytest.raises(TypeError, match="controls"):
+        viz.explore(print)
+    with pytest.raises(TypeError, match="controls"):
+        viz.explore(print, bits="slider")
+    with pytest.raises(TypeError, match="button"):
+        viz.explore(print, button="  ", bits=widgets.IntSlider())

@@ -285,8 +285,9 @@ def test_summary_str_and_html():
     s = qnn.summary(binary_net(), (1, 8, 8))
     text = str(s)
     assert "Total params: 1,528" in text and "binary ops: 1,440" in text
+    assert repr(s) == text  # Jupyter's text/plain is the readable summary, not a dataclass dump
     html = s._repr_html_()
-    assert html.startswith("<table>") and "<th>Layer</th>" in html
+    assert "qteach-table" in html and ">Layer</th>" in html and "Total params: 1,528" in html
 
 
 def test_summary_of_parameterless_model():

@@ -68,13 +68,20 @@ def require_int(value, name: str, minimum: int | None = None, maximum: int | Non
     return value
 
 
-def require_positive_number(value, name: str) -> float:
-    """A real number (not a bool) that is > 0 and finite."""
+def require_positive_number(value, name: str, maximum: float | None = None) -> float:
+    """A real number (not a bool) that is > 0 and finite (and at most ``maximum`` where one is given)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     if not (value > 0 and value != float("inf")):
         raise ValueError(f"{name} must be > 0 and finite, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be in (0, {maximum}], got {value!r}")
     return float(value)
+
+
+def require_optional_positive_number(value, name: str, maximum: float | None = None) -> float | None:
+    """``None`` (the option is off) or a number as :func:`require_positive_number` accepts it."""
+    return None if value is None else require_positive_number(value, name, maximum)
 
 
 def require_non_negative_number(value, name: str) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from qteach._validate import (require_bool, require_float_tensor, require_no_nan, require_positive_number,
+from qteach._validate import (require_bool, require_float_tensor, require_no_nan, require_optional_positive_number,
                                require_tensor, require_weights)
 
 
@@ -65,9 +65,9 @@ def ste_sign(x: torch.Tensor, clip: float | None = 1.0) -> torch.Tensor:
     - Hubara et al., *Binarized Neural Networks*, NIPS 2016.
     """
     require_float_tensor(x, "x")
+    clip = require_optional_positive_number(clip, "clip")
     if clip is None:
         return _SignWithSurrogate.apply(x, torch.ones_like)
-    clip = require_positive_number(clip, "clip")
     return _SignWithSurrogate.apply(x, lambda v: (v.abs() <= clip).to(v.dtype))
 
 

@@ -1,8 +1,9 @@
 """Self-checks for the book's exercises.
 
 An exercise's check either prints one success line, ``✅ ex-<slug>-<n> passed: <what>``, or raises
-``AssertionError`` whose message starts with the exercise label and gives a hint. The grader of the
-classroom kit reads exactly these two outcomes. The checks of each notebook live in
+``AssertionError`` whose message starts with the exercise label and gives a hint; while the student's code is
+still the stub (it raises ``NotImplementedError``), it prints ``⬜ ex-<slug>-<n> not attempted ...`` instead
+(:func:`self_check`). The grader of the classroom kit reads exactly these outcomes. The checks of each notebook live in
 :mod:`qteach.exercises`; this module holds the shared building blocks.
 
 A mistake in a check itself (a bad label, hint or tolerance, an expected value with NaN) raises ``TypeError`` or
@@ -11,6 +12,7 @@ A mistake in a check itself (a bad label, hint or tolerance, an expected value w
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import re
@@ -117,3 +119,37 @@ def passed(exercise: str, what: str) -> SuccessLine:
     line = SuccessLine(f"✅ {_label(exercise)} passed: {require_str(what, 'what')}")
     print(line)
     return line
+
+
+def not_attempted(exercise: str) -> SuccessLine:
+    """Print the line of a check whose exercise still holds the stub, and return it."""
+    line = SuccessLine(f"⬜ {_label(exercise)} not attempted yet: replace the line `raise NotImplementedError(...)` "
+                       f"by your code, then run the cell again.")
+    print(line)
+    return line
+
+
+_CHECK_NAME = re.compile(r"check_(\d+)")
+
+
+def self_check(check):
+    """Decorate the check ``check_<n>`` of the module ``qteach.exercises.<slug>`` (exercise ``ex-<slug>-<n>``).
+
+    In the book and in Colab an exercise's code is a stub that raises ``NotImplementedError``; the decorated
+    check then prints :func:`not_attempted`'s line and returns, instead of ending the cell in a traceback. A
+    check named otherwise, or outside ``qteach.exercises``, raises ``ValueError`` (its label would be wrong).
+    """
+    number = _CHECK_NAME.fullmatch(getattr(check, "__name__", ""))
+    package, _, slug = getattr(check, "__module__", "").rpartition(".")
+    if not callable(check) or number is None or package != "qteach.exercises":
+        raise ValueError(f"check must be a function check_<n> of a module qteach.exercises.<slug>, got {check!r}")
+    label = f"ex-{slug}-{number.group(1)}"
+
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        try:
+            return check(*args, **kwargs)
+        except NotImplementedError:
+            return not_attempted(label)
+
+    return run

@@ -26,6 +26,7 @@ _SOLUTION = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution\}[^\n]*\n.*?^(?P=fenc
                        re.MULTILINE | re.DOTALL)
 _LABEL = re.compile(r"^:label:\s*(ex-[a-z0-9_]+-(\d+))\s*$", re.MULTILINE)
 _CHECK_PASSED = re.compile(r"✅ (ex-[a-z0-9_]+-\d+) passed")
+_CHECK_NOT_ATTEMPTED = re.compile(r"⬜ (ex-[a-z0-9_]+-\d+) not attempted")
 
 
 class SolutionMarkerError(ValueError):
@@ -259,6 +260,8 @@ def _exercise_outcome(cell, label: str) -> tuple[str, str]:
         text = output.get("text", "")
         if any(m == label for m in _CHECK_PASSED.findall(text)):
             return "pass", ""
+        if any(m == label for m in _CHECK_NOT_ATTEMPTED.findall(text)):
+            return "not attempted", ""
     return "no check ran", ""
 
 

@@ -21,7 +21,8 @@ from torch import nn
 from qteach import binary, quant
 from qteach._validate import (require_batch_norm, require_bits, require_bool, require_finite, require_float_tensor,
                                require_int, require_module, require_not_empty, require_optional_callable,
-                               require_pair, require_positive_number, require_shape, require_tensor)
+                               require_optional_positive_number, require_pair,
+                               require_shape, require_tensor)
 
 
 def precision_of(quantizer) -> int:
@@ -41,7 +42,7 @@ class SignQuantizer(nn.Module):
 
     def __init__(self, clip: float | None = 1.0):
         super().__init__()
-        self.clip = None if clip is None else require_positive_number(clip, "clip")
+        self.clip = require_optional_positive_number(clip, "clip")
 
     def forward(self, x):
         return binary.ste_sign(x, clip=self.clip)
@@ -70,11 +71,7 @@ class MinMaxFakeQuantizer(nn.Module):
         self.signed = require_bool(signed, "signed")
         self.symmetric = require_bool(symmetric, "symmetric")
         self.axis = None if axis is None else require_int(axis, "axis")
-        if momentum is not None:
-            momentum = require_positive_number(momentum, "momentum")
-            if momentum > 1:
-                raise ValueError(f"momentum must be None or a float in (0, 1], got {momentum!r}")
-        self.momentum = momentum
+        self.momentum = require_optional_positive_number(momentum, "momentum", maximum=1)
         self.register_buffer("running_min", torch.tensor([]))
         self.register_buffer("running_max", torch.tensor([]))
 
@@ -88,11 +85,11 @@ class MinMaxFakeQuantizer(nn.Module):
     def _batch_range(self, x):
         require_float_tensor(x, "x")
         require_not_empty(x, "x")
+        if self.axis is not None and not -x.dim() <= self.axis < x.dim():
+            raise ValueError(f"axis {self.axis} is not a dimension of x, of shape {tuple(x.shape)}")
         if self.axis is None:
             lo, hi = x.detach().min(), x.detach().max()
         else:
-            if not -x.dim() <= self.axis < x.dim():
-                raise ValueError(f"axis {self.axis} is not a dimension of x, of shape {tuple(x.shape)}")
             dims = [d for d in range(x.dim()) if d != self.axis % x.dim()]
             lo, hi = x.detach().amin(dim=dims), x.detach().amax(dim=dims)
         # min and max propagate NaN and infinity: x is finite exactly when its range is
@@ -277,33 +274,37 @@ class ModelSummary:
     def binary_ops(self) -> int:
         return self.macs_by_bits.get(1, 0)
 
-    def rows(self) -> list[list]:
+    def table(self):
+        """The per-layer table as a :class:`qteach.display.Table` (HTML in a notebook, aligned text elsewhere)."""
+        from qteach.display import Table
+
         header = ["Layer", "Output shape", "Input bits", "Params (bits: count)", "Memory (kB)", "MACs", "MAC bits"]
         body = [[layer.name, str(list(layer.output_shape)), layer.input_bits,
                  ", ".join(f"{b}: {c}" for b, c in sorted(layer.params_by_bits.items())) or "-",
                  f"{layer.memory_bits / 8192:.2f}", f"{layer.macs:,}", layer.mac_bits if layer.macs else "-"]
                 for layer in self.layers]
-        return [header, *body]
+        return Table(header, body, align=["<", "<", ">", "<", ">", ">", ">"])
 
-    def __str__(self) -> str:
-        rows = [[str(c) for c in r] for r in self.rows()]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+    def totals(self) -> list[str]:
+        """The summary's last lines: parameters by bit width, memory against float32, MACs by precision."""
         params = ", ".join(f"{b}-bit: {c:,}" for b, c in self.params_by_bits.items())
         macs = ", ".join(f"{b}-bit: {c:,}" for b, c in self.macs_by_bits.items())
-        lines += ["", f"Total params: {self.total_params:,} ({params})",
-                  f"Memory: {self.memory_kb:.2f} kB (float32: {self.float32_memory_kb:.2f} kB, "
-                  f"{self.compression:.1f}x smaller)",
-                  f"MACs: {macs}" + (f"  (binary ops: {self.binary_ops:,})" if self.binary_ops else "")]
-        return "\n".join(lines)
+        return [f"Total params: {self.total_params:,} ({params})",
+                f"Memory: {self.memory_kb:.2f} kB (float32: {self.float32_memory_kb:.2f} kB, "
+                f"{self.compression:.1f}x smaller)",
+                f"MACs: {macs}" + (f"  (binary ops: {self.binary_ops:,})" if self.binary_ops else "")]
+
+    def __str__(self) -> str:
+        return "\n".join([self.table().text, "", *self.totals()])
+
+    def __repr__(self) -> str:
+        return str(self)
 
     def _repr_html_(self) -> str:
-        rows = self.rows()
-        head = "".join(f"<th>{c}</th>" for c in rows[0])
-        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows[1:])
-        totals = str(self).split("\n\n", 1)[1].replace("\n", "<br>")
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{totals}</p>"
+        import html
+
+        totals = "<br>".join(html.escape(line) for line in self.totals())
+        return f"{self.table()._repr_html_()}<p>{totals}</p>"
 
 
 def _layer_params(module: nn.Module) -> dict:

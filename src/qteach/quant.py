@@ -43,11 +43,13 @@ def qrange(bits: int, signed: bool) -> tuple[int, int]:
     return 0, 2**bits - 1
 
 
-def _as_range_tensor(value, name: str, device=None) -> torch.Tensor:
+def _require_range_end(value, name: str, other) -> torch.Tensor:
+    """``value`` (one end of a range) as a float32 tensor, on the device of ``other`` (the other end) where
+    ``value`` is a number and ``other`` a tensor."""
     if isinstance(value, bool):
         raise TypeError(f"{name} must be a number or a tensor, got bool")
     if isinstance(value, (int, float)):
-        value = torch.tensor(float(value), device=device)
+        value = torch.tensor(float(value), device=other.device if isinstance(other, torch.Tensor) else None)
     require_tensor(value, name)
     if not (value.is_floating_point() or value.dtype in (torch.int8, torch.int16, torch.int32, torch.int64,
                                                          torch.uint8)):
@@ -78,22 +80,21 @@ def qparams(x_min, x_max, bits: int = 8, signed: bool = False, symmetric: bool =
     tensor) or 1-d tensors (per channel, one range per channel). Returns ``(scale float32, zero_point int64)``
     with the shape of the inputs.
     """
-    device = next((v.device for v in (x_min, x_max) if isinstance(v, torch.Tensor)), None)
-    x_min = _as_range_tensor(x_min, "x_min", device)
-    x_max = _as_range_tensor(x_max, "x_max", device)
+    x_min = _require_range_end(x_min, "x_min", other=x_max)
+    x_max = _require_range_end(x_max, "x_max", other=x_min)
     if x_min.shape != x_max.shape:
         raise ValueError(f"x_min and x_max must have the same shape, got {tuple(x_min.shape)} and "
                          f"{tuple(x_max.shape)}")
     if x_min.device != x_max.device:
         raise ValueError(f"x_min and x_max must be on the same device, got {x_min.device} and {x_max.device}")
+    if not bool(torch.isfinite(x_min).all() and torch.isfinite(x_max).all()):
+        raise ValueError("x_min and x_max must be finite")
     if bool((x_min > x_max).any()):
         raise ValueError("x_min must be <= x_max")
     require_bool(symmetric, "symmetric")
     qmin, qmax = qrange(bits, signed)
     min_neg = torch.clamp(x_min, max=0.0)
     max_pos = torch.clamp(x_max, min=0.0)
-    if not bool(torch.isfinite(min_neg).all() and torch.isfinite(max_pos).all()):
-        raise ValueError("x_min and x_max must be finite")
     eps = torch.tensor(_FLOAT32_EPS, dtype=torch.float32, device=x_min.device)
     if symmetric:
         scale = torch.maximum(torch.maximum(-min_neg, max_pos) / (float(qmax - qmin) / 2), eps)

@@ -145,13 +145,16 @@ def accuracy_vs_bits(results: dict, title: str = "Accuracy vs bit width", baseli
     return fig
 
 
-def explore(update, **controls):
+def explore(update, *, button=None, **controls):
     """A live control panel for readers in a kernel: ipywidgets controls that re-run ``update`` on every change.
 
     ``update(**values)`` receives the controls' current values (keyword arguments named like the controls) and
     returns what to show: a plotly figure, text, anything Jupyter can display. Example::
 
         viz.explore(lambda bits: viz.staircase((bits,)), bits=widgets.IntSlider(4, 1, 8))
+
+    Where one update is slow (it trains a network), pass ``button="Train"``: ``update`` then runs only when the
+    reader presses that button, not on every change and not when the panel is created.
 
     The result is drawn into an ``Output`` widget with ``append_display_data`` rather than through
     ``ipywidgets.interact``: ``interact`` captures output through the kernel's message stream, which makes
@@ -164,6 +167,8 @@ def explore(update, **controls):
         raise TypeError(f"update must be callable, got {type(update).__name__}")
     if not controls or not all(isinstance(c, widgets.ValueWidget) for c in controls.values()):
         raise TypeError("controls must be ipywidgets value widgets passed by keyword, e.g. bits=IntSlider(...)")
+    if button is not None and (not isinstance(button, str) or not button.strip()):
+        raise TypeError(f"button must be the button's label (a non-empty str) or None, got {button!r}")
     output = widgets.Output()
 
     def refresh(_change=None):
@@ -175,6 +180,10 @@ def explore(update, **controls):
         output.outputs = ()
         output.append_display_data(shown)
 
+    if button is not None:
+        run = widgets.Button(description=button, button_style="primary")
+        run.on_click(refresh)
+        return widgets.VBox([*controls.values(), run, output])
     for control in controls.values():
         control.observe(refresh, names="value")
     refresh()

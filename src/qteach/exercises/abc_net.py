@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from qteach.checks import expect, fail, passed
+from qteach.checks import expect, fail, passed, self_check
 from qteach.data import weight_samples
 from qteach.papers import abc_net as abc
 
@@ -21,6 +21,7 @@ def _label(n: int) -> str:
 
 # --- exercise 1: the shifted bases -------------------------------------------------------------------------------
 
+@self_check
 def check_1(abc_bases) -> None:
     """Check ``abc_bases(w, M)`` -> tensor (M, *w.shape) of sign(W - mean(W) + u_i std(W))."""
     label = _label(1)
@@ -62,6 +63,7 @@ def check_1(abc_bases) -> None:
 
 # --- exercise 2: the least-squares scales ------------------------------------------------------------------------
 
+@self_check
 def check_2(abc_alphas) -> None:
     """Check ``abc_alphas(w, bases)`` -> (M,) least-squares scales of the fixed bases."""
     label = _label(2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from qteach.checks import expect, expect_type, fail, passed
+from qteach.checks import expect, expect_type, fail, passed, self_check
 from qteach.papers import binarized_neural_networks as bnn
 
 _SLUG = "binarized_neural_networks"
@@ -48,6 +48,7 @@ def _ap2_hint(got, x):
     return "compute sign(x) * 2 ** round(log2(|x|)), and return 0 where x == 0."
 
 
+@self_check
 def check_1(approx_pow2) -> str:
     """Check ``approx_pow2(x)``: AP2 elementwise, with AP2(0) = 0."""
     label = _label(1)
@@ -96,6 +97,7 @@ def _bitplane_hint(got, q, w):
     return "split q into its 8 bits x^n = (q >> (n-1)) & 1 and add 2^(n-1) * (x^n @ w_b.T)."
 
 
+@self_check
 def check_2(bitplane_dot) -> str:
     """Check ``bitplane_dot(q, w_b)``: 8-bit codes (M, K) times +-1 weights (N, K) on bit planes, (M, N)."""
     label = _label(2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from qteach.checks import expect, fail, passed
+from qteach.checks import expect, fail, passed, self_check
 
 _SLUG = "binaryconnect"
 
@@ -45,6 +45,7 @@ def _stochastic_reference(w, u):
     return torch.where(u < p, 1.0, -1.0)
 
 
+@self_check
 def check_1(stochastic_binarize) -> str:
     """Check ``stochastic_binarize(w, u)``: +1 where u < hard_sigmoid(w), else -1 (u ~ U[0, 1) given)."""
     label = _label(1)
@@ -99,6 +100,7 @@ _UPDATE_MISTAKES = [  # (wrong formula of (w, g, lr), hint), tried in order; the
 ]
 
 
+@self_check
 def check_2(bc_update) -> str:
     """Check ``bc_update(w, grad_wb, lr)`` = clip(w - lr * grad_wb, -1, 1)."""
     label = _label(2)

@@ -13,7 +13,7 @@ import numbers
 import torch
 
 from qteach.binary import sign
-from qteach.checks import expect, fail, passed
+from qteach.checks import expect, fail, passed, self_check
 
 _SLUG = "binarynet"
 
@@ -33,6 +33,7 @@ def _dot_inputs():
     return [(a1, b1), (a2, b2), (torch.tensor([-1.0]), torch.tensor([-4.0])), (torch.ones(32), -torch.ones(32))]
 
 
+@self_check
 def check_1(xnor_popcount_dot) -> str:
     """Check ``xnor_popcount_dot(a, b)`` for 1-D real tensors: sign(a) . sign(b) as an int, via bits."""
     label = _label(1)
@@ -81,6 +82,7 @@ def _bn_sign(s, mean, var, gamma, beta, eps):
     return 1 if value >= 0 else -1
 
 
+@self_check
 def check_2(fold) -> str:
     """Check ``fold(mean, var, gamma, beta, eps)`` -> ``(flip, tau)``: +1 iff flip * s >= tau, for integer s."""
     label = _label(2)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from qteach import bitops
-from qteach.checks import expect, fail, passed
+from qteach.checks import expect, fail, passed, self_check
 
 _SLUG = "bits_and_popcount"
 
@@ -60,6 +60,7 @@ _DOT_MISTAKES = [  # (wrong formula of (k, mismatches, n_bytes), hint)
 ]
 
 
+@self_check
 def check_1(packed_dot) -> str:
     """Check ``packed_dot(pa, pb, k)`` against :func:`qteach.bitops.xnor_matmul`."""
     label = _label(1)
@@ -94,6 +95,7 @@ def _taps_reference(h, w, kernel, padding):
     return F.conv2d(outside, torch.ones(1, 1, kernel, kernel))[0, 0].round().to(torch.int64)
 
 
+@self_check
 def check_2(padded_taps) -> str:
     """Check ``padded_taps(h, w, kernel, padding)`` against a convolution of the padding mask."""
     label = _label(2)
@@ -153,6 +155,7 @@ _SERIAL_MISTAKES = [  # (wrong formula of (a, b, a_bits, b_bits), hint)
 ]
 
 
+@self_check
 def check_3(bitserial_dot) -> str:
     """Check ``bitserial_dot(a, b, a_bits, b_bits)`` against :func:`qteach.bitops.bitserial_matmul`."""
     label = _label(3)

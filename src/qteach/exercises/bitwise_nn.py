@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from qteach import bitops
-from qteach.checks import expect, fail, passed
+from qteach.checks import expect, fail, passed, self_check
 
 _SLUG = "bitwise_nn"
 
@@ -56,6 +56,7 @@ def _layer_reference(z, w, b):
     return torch.where(a >= 0, 1, -1).to(torch.int64), a.to(torch.int64)
 
 
+@self_check
 def check_1(bitwise_layer) -> str:
     """Check ``bitwise_layer(z, w, b)`` = sign(b + sum_j w_ij XNOR z_j) against a float reference."""
     label = _label(1)
@@ -97,6 +98,7 @@ def _ternary_cases():
     return cases
 
 
+@self_check
 def check_2(ternary_dot) -> str:
     """Check ``ternary_dot(z, t)`` = z @ t.T for bipolar z and ternary t (values -1, 0, +1)."""
     label = _label(2)

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from qteach.checks import expect, expect_type, fail, passed
+from qteach.checks import expect, expect_type, fail, passed, self_check
 from qteach.papers import bn_free_fpga as bf
 
 _SLUG = "bn_free_fpga"
@@ -70,6 +70,7 @@ def _hint_1(got, case):
             "an integer tensor.")
 
 
+@self_check
 def check_1(integer_bias) -> str:
     """Check ``integer_bias(gamma, beta, mean, var, eps, acc_scale)`` for gamma > 0 (int64 tensor of biases)."""
     label = _label(1)
@@ -106,6 +107,7 @@ _WRONG_2 = [
 ]
 
 
+@self_check
 def check_2(bias_bits) -> str:
     """Check ``bias_bits(acc_bound)``: the two's-complement width that holds every bias in [-M-1, M]."""
     label = _label(2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from qteach.checks import expect, expect_type, fail, passed
+from qteach.checks import expect, expect_type, fail, passed, self_check
 from qteach.papers import bnn_on_fpga_thesis as th
 
 _SLUG = "bnn_on_fpga_thesis"
@@ -46,6 +46,7 @@ _WRONG_1 = [
 ]
 
 
+@self_check
 def check_1(popcount_tau) -> str:
     """Check ``popcount_tau(t, fan_in)``: the smallest popcount p with 2p - K >= t (gamma > 0)."""
     label = _label(1)
@@ -80,6 +81,7 @@ def _floor_version(stages):
     return max(cycles), sum(cycles)
 
 
+@self_check
 def check_2(ii_and_latency) -> str:
     """Check ``ii_and_latency(stages)`` with stages ``[(fan_in, fan_out, pes, simd), ...]``:
     returns ``(initiation interval, latency)`` in cycles."""

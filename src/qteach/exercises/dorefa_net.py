@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from qteach.checks import expect, expect_type, fail, passed
+from qteach.checks import expect, expect_type, fail, passed, self_check
 from qteach.papers import dorefa_net as dorefa
 
 _SLUG = "dorefa_net"
@@ -39,6 +39,7 @@ def _compare(got, expected, ties, label, what, hint_of):
 
 # --- exercise 1: quantize_k ---------------------------------------------------------------------------------------
 
+@self_check
 def check_1(my_quantize_k) -> str:
     """Check ``my_quantize_k(r, k)`` against eq. 5 on values in [0, 1] for k = 1, 2, 3, 4, 8."""
     label = _label(1)
@@ -66,6 +67,7 @@ def check_1(my_quantize_k) -> str:
 
 # --- exercise 2: tanh-normalised weights (eq. 9) ------------------------------------------------------------------
 
+@self_check
 def check_2(my_tanh_weights) -> str:
     """Check ``my_tanh_weights(w, k)`` against eq. 9 for k = 2, 3, 4 on weights of several shapes and scales."""
     label = _label(2)

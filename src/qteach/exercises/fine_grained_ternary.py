@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from qteach.checks import expect, expect_type, fail, passed
+from qteach.checks import expect, expect_type, fail, passed, self_check
 from qteach.data import weight_samples
 from qteach.papers import fine_grained_ternary as fgq
 from qteach.papers import ternary_weight_networks as twn
@@ -66,6 +66,7 @@ def _hint_1(w: torch.Tensor, n: int, got: torch.Tensor) -> str:
             "alpha_g = mean of the kept magnitudes, result alpha_g * sign(W_i) for kept weights, 0 elsewhere.")
 
 
+@self_check
 def check_1(group_twn) -> str:
     """Check ``group_twn(w, group_size)``: TWN's 0.7 rule applied in every group of ``group_size`` inputs."""
     label = _label(1)
@@ -83,6 +84,7 @@ def check_1(group_twn) -> str:
 
 # --- exercise 2: counting multiplications -----------------------------------------------------------------------
 
+@self_check
 def check_2(count_multiplications) -> str:
     """Check ``count_multiplications(batch, in_features, out_features, group_size)`` against FGQ's count."""
     label = _label(2)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from qteach.checks import expect, expect_type, fail, passed
+from qteach.checks import expect, expect_type, fail, passed, self_check
 from qteach.papers import fp_bnn as fb
 
 _SLUG = "fp_bnn"
@@ -48,6 +48,7 @@ _HINTS_1 = [
 ]
 
 
+@self_check
 def check_1(stage_heights) -> str:
     """Check ``stage_heights(heights)``: column heights after one stage of 6:3 compressors."""
     label = _label(1)
@@ -108,6 +109,7 @@ _HINTS_2 = [
 ]
 
 
+@self_check
 def check_2(shift_bn) -> str:
     """Check ``shift_bn(x, gamma, beta, mean, var, eps)`` against :func:`qteach.papers.fp_bnn.shift_batch_norm`."""
     label = _label(2)

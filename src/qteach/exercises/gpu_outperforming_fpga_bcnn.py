@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from qteach.checks import expect, expect_type, fail, passed
+from qteach.checks import expect, expect_type, fail, passed, self_check
 from qteach.papers import gpu_outperforming_fpga_bcnn as g
 
 _SLUG = "gpu_outperforming_fpga_bcnn"
@@ -53,6 +53,7 @@ _HINTS_1 = [
 ]
 
 
+@self_check
 def check_1(pipeline_images_per_s) -> str:
     """Check ``pipeline_images_per_s(macs, units, clock_hz)`` for a fully mapped layer pipeline."""
     label = _label(1)
@@ -89,6 +90,7 @@ _WRONG_2 = [
 ]
 
 
+@self_check
 def check_2(line_buffer) -> str:
     """Check ``line_buffer(width, channels, kernel)``: bits of the line buffer of a streaming binary convolution."""
     label = _label(2)

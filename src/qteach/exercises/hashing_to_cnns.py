@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from qteach import binary
-from qteach.checks import expect, fail, passed
+from qteach.checks import expect, fail, passed, self_check
 from qteach.data import weight_samples
 from qteach.papers import hashing_to_cnns as hh
 
@@ -39,6 +39,7 @@ def _cases():
 
 # --- exercise 1: the data-aware scale ----------------------------------------------------------------------------
 
+@self_check
 def check_1(data_aware_alpha) -> None:
     """Check ``data_aware_alpha(x, w, b)`` -> (c,): the alpha_i minimising ||X w_i - alpha_i X b_i||^2."""
     label = _label(1)
@@ -83,6 +84,7 @@ def _best_bit(w, b, alpha, s, j):
     return out
 
 
+@self_check
 def check_2(update_bit) -> None:
     """Check ``update_bit(w, b, alpha, s, j)`` -> codes with bit ``j`` of every filter set to its exact minimiser."""
     label = _label(2)

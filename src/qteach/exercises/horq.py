@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from qteach.checks import as_number, expect, expect_type, fail, passed
+from qteach.checks import as_number, expect, expect_type, fail, passed, self_check
 from qteach.data import weight_samples
 from qteach.papers import horq
 
@@ -33,6 +33,7 @@ def _cases_1():
     ]
 
 
+@self_check
 def check_1(horq_expand) -> str:
     """Check ``horq_expand(x, order) -> [(beta_1, H_1), ..., (beta_K, H_K)]`` for a 1-D tensor ``x``."""
     label = _label(1)
@@ -74,6 +75,7 @@ def check_1(horq_expand) -> str:
 
 # --- exercise 2: the order needed for a target error --------------------------------------------------------------
 
+@self_check
 def check_2(order_needed) -> str:
     """Check ``order_needed(x, tolerance)``: the smallest K with ||x - approx_K||^2 <= tolerance * ||x||^2."""
     label = _label(2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from qteach.checks import expect, expect_type, fail, passed
+from qteach.checks import expect, expect_type, fail, passed, self_check
 from qteach.papers import hwgq as H
 
 _SLUG = "hwgq"
@@ -54,6 +54,7 @@ def _hint_1(x, levels, got):
             "(the last level has no upper threshold).")
 
 
+@self_check
 def check_1(hwgq_forward) -> str:
     """Check ``hwgq_forward(x, levels)`` against :func:`qteach.papers.hwgq.hwgq`."""
     label = _label(1)
@@ -89,6 +90,7 @@ def _mse(positive: torch.Tensor, levels: torch.Tensor) -> float:
     return ((levels[_cells(positive, levels)] - positive) ** 2).mean().item()
 
 
+@self_check
 def check_2(lloyd_levels) -> str:
     """Check ``lloyd_levels(x, num_levels)``: Lloyd's algorithm on the positive entries of ``x``."""
     label = _label(2)

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from qteach.checks import expect, fail, passed
+from qteach.checks import expect, fail, passed, self_check
 from qteach.data import weight_samples
 from qteach.papers import incremental_network_quantization as inq
 
@@ -48,6 +48,7 @@ def _n1_hint(w: torch.Tensor, got: int) -> str:
     return " Or: ".join(hints) if hints else "n1 = floor(log2(4 s / 3)) with s = max(abs(W))."
 
 
+@self_check
 def check_1(exponent_bounds) -> None:
     """Check ``exponent_bounds(w, bits) -> (n1, n2)`` against eq. 2-3 and n2 = n1 + 1 - 2^(b-1) / 2."""
     label = _label(1)
@@ -81,6 +82,7 @@ def check_1(exponent_bounds) -> None:
 
 # --- exercise 2: the ladder of powers (eq. 4) -------------------------------------------------------------------
 
+@self_check
 def check_2(quantize_to_powers) -> None:
     """Check ``quantize_to_powers(w, n1, n2)`` against eq. 4 (nearest level on a linear scale, ties up)."""
     label = _label(2)

@@ -11,7 +11,7 @@ import math
 import torch
 
 from qteach import quant
-from qteach.checks import as_number, expect, expect_type, fail, passed
+from qteach.checks import as_number, expect, expect_type, fail, passed, self_check
 
 _SLUG = "numbers_and_quantization"
 _EPS = torch.finfo(torch.float32).eps
@@ -24,6 +24,7 @@ _RANGES = [(-1.0, 1.3, 8), (-0.2, 1.7, 4), (0.5, 2.0, 4), (-3.0, -1.0, 3), (-0.7
 
 
 
+@self_check
 def check_1(my_qparams) -> None:
     """Check ``my_qparams(x_min, x_max, bits) -> (scale, zero_point)`` (affine, unsigned) against the library."""
     label = f"ex-{_SLUG}-1"
@@ -84,6 +85,7 @@ def _fake_quantize_variants(x, scale, zero_point, bits):
     }
 
 
+@self_check
 def check_2(my_fake_quantize) -> None:
     """Check ``my_fake_quantize(x, scale, zero_point, bits)`` (unsigned) against :func:`quant.fake_quantize`."""
     label = f"ex-{_SLUG}-2"

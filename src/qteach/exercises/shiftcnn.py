@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from qteach.checks import expect, expect_type, fail, passed
+from qteach.checks import expect, expect_type, fail, passed, self_check
 from qteach.papers import shiftcnn as sc
 
 _SLUG = "shiftcnn"
@@ -37,6 +37,7 @@ def _cases_1():
     ]
 
 
+@self_check
 def check_1(nearest_power_of_two) -> str:
     """Check ``nearest_power_of_two(r)``: sign(r) * 2^k with the border at 1.5 * 2^k (ties down), 0 stays 0."""
     label = _label(1)
@@ -80,6 +81,7 @@ def check_1(nearest_power_of_two) -> str:
 
 # --- exercise 2: the codebooks ----------------------------------------------------------------------------------
 
+@self_check
 def check_2(codebook_values) -> str:
     """Check ``codebook_values(n, bits)`` against the paper's C_n (sorted values; a list or a tensor)."""
     label = _label(2)

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from qteach.checks import as_number, expect, fail, passed
+from qteach.checks import as_number, expect, fail, passed, self_check
 from qteach.data import weight_samples
 from qteach.papers import ternary_weight_networks as twn
 
@@ -51,6 +51,7 @@ def _alpha_hint(w: torch.Tensor, delta: float, got: float) -> str:
     return "alpha = (1 / |I_Delta|) * sum of |W_i| over I_Delta = {i : |W_i| > Delta}."
 
 
+@self_check
 def check_1(twn_quantize) -> str:
     """Check ``twn_quantize(w) -> (delta, alpha)``: Delta = 0.7 E|W|, alpha = mean |W_i| over |W_i| > Delta."""
     label = _label(1)
@@ -80,6 +81,7 @@ def check_1(twn_quantize) -> str:
 
 # --- exercise 2: the exact optimal threshold by search ------------------------------------------------------------
 
+@self_check
 def check_2(best_threshold) -> str:
     """Check ``best_threshold(w) -> delta``: any threshold whose TWN error equals the exact minimum."""
     label = _label(2)

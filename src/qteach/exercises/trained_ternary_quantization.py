@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from qteach.checks import as_number, expect, fail, passed
+from qteach.checks import as_number, expect, fail, passed, self_check
 from qteach.data import weight_samples
 from qteach.papers import trained_ternary_quantization as ttq
 
@@ -34,6 +34,7 @@ def _cases():
 
 # --- exercise 1: the forward pass --------------------------------------------------------------------------------
 
+@self_check
 def check_1(ttq_forward) -> None:
     """Check ``ttq_forward(w, w_p, w_n, t)`` against the ternary function with Delta = t * max|w|."""
     label = _label(1)
@@ -63,6 +64,7 @@ def check_1(ttq_forward) -> None:
 
 # --- exercise 2: the backward pass -------------------------------------------------------------------------------
 
+@self_check
 def check_2(ttq_backward) -> None:
     """Check ``ttq_backward(w, grad, w_p, w_n, t) -> (grad_w, grad_w_p, grad_w_n)`` against the paper's rules."""
     label = _label(2)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from qteach import binary, quant
-from qteach.checks import expect, expect_type, fail, passed
+from qteach.checks import expect, expect_type, fail, passed, self_check
 
 _SLUG = "training_through_a_quantizer"
 
@@ -32,6 +32,7 @@ def _forward_backward(fn, x: torch.Tensor, upstream: torch.Tensor, label: str, *
     return out.detach(), grad
 
 
+@self_check
 def check_1(ste_sign_fn) -> None:
     """Check a clipped straight-through sign (e.g. ``MySTESign.apply``) against ``binary.ste_sign(x, clip=1)``."""
     label = f"ex-{_SLUG}-1"
@@ -85,6 +86,7 @@ def _signed_cases():
     return cases
 
 
+@self_check
 def check_2(my_fake_quantize_ste) -> None:
     """Check ``my_fake_quantize_ste(x, scale, zero_point, bits)`` (signed) against :func:`quant.fake_quantize`,
     forward value and straight-through gradient."""

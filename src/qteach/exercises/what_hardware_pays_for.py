@@ -11,7 +11,7 @@ import math
 from fractions import Fraction
 
 from qteach import hw
-from qteach.checks import expect, expect_close, expect_type, fail, passed
+from qteach.checks import expect, expect_close, expect_type, fail, passed, self_check
 
 _SLUG = "what_hardware_pays_for"
 
@@ -52,6 +52,7 @@ def _fc_energy_hint(got, n_in, n_out, kind, bits):
             "input + output bits from 'sram_32kb', each memory stream rounded up to 64-bit words.")
 
 
+@self_check
 def check_1(fc_energy_pj) -> str:
     """Check ``fc_energy_pj(in_features, out_features, kind, bits)`` (pJ, batch 1)."""
     label = _label(1)
@@ -126,6 +127,7 @@ def _batch_hint(got, n_in, n_out, bits, peak, bandwidth, expected):
             "outputs once per input, all at `bits` bits.")
 
 
+@self_check
 def check_2(batch_to_compute_bound) -> str:
     """Check ``batch_to_compute_bound(in_features, out_features, bits, peak, bandwidth)``."""
     label = _label(2)
@@ -190,6 +192,7 @@ _MEMORY_CASES = [
 ]
 
 
+@self_check
 def check_3(model_memory_kb) -> str:
     """Check ``model_memory_kb(layers)`` with layers as ``(weight_count, weight_bits, bias_count)`` tuples."""
     label = _label(3)

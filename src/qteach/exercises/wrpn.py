@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from qteach import hw
-from qteach.checks import expect, fail, passed
+from qteach.checks import expect, fail, passed, self_check
 from qteach.data import weight_samples
 from qteach.papers import wrpn
 
@@ -23,6 +23,7 @@ def _label(n: int) -> str:
 
 # --- exercise 1: the weight quantizer ----------------------------------------------------------------------------
 
+@self_check
 def check_1(wrpn_weights) -> None:
     """Check ``wrpn_weights(w, k)``: clip to [-1, 1], round to 2^(k-1) - 1 steps per unit."""
     label = _label(1)
@@ -61,6 +62,7 @@ def check_1(wrpn_weights) -> None:
 
 # --- exercise 2: bit operations of a widened layer ---------------------------------------------------------------
 
+@self_check
 def check_2(layer_bops) -> None:
     """Check ``layer_bops(in_features, out_features, width, w_bits, a_bits)`` for a hidden layer widened by
     ``width`` on both sides: MACs (in * width) * (out * width), times w_bits * a_bits."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from qteach.checks import expect, expect_type, fail, passed
+from qteach.checks import expect, expect_type, fail, passed, self_check
 from qteach.papers import xnor_net
 
 _SLUG = "xnor_net"
@@ -52,6 +52,7 @@ def _k_hint(got, x, kernel):
     return "compute A = |I|.mean over channels (keep the channel dim), then average A over every kh x kw window."
 
 
+@self_check
 def check_1(scaling_map) -> str:
     """Check ``scaling_map(x, kernel_size)``: XNOR-Net's K for stride 1 and no padding, shape (N, 1, H', W')."""
     label = _label(1)
@@ -81,6 +82,7 @@ def _weights():
     return [w1, w2, w3]
 
 
+@self_check
 def check_2(binary_filter) -> str:
     """Check ``binary_filter(w)`` -> ``(alpha, b)``: one alpha per filter (dim 0), b = sign(w) with sign(0) = +1."""
     label = _label(2)
