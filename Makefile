@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 NB     ?=
 
 
-.PHONY: setup browser book book-student serve test test-unit test-notebooks test-html test-quick execute bench toc clean
+.PHONY: setup browser book book-instructors book-student colab serve test test-unit test-notebooks test-html test-quick execute bench toc clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,14 +27,22 @@ browser:
 toc: setup
 	$(PY) tools/generate_book.py
 
+# The published book: exercises as the stubs a student starts from, solutions folded (_build/html)
 book: toc
-	rm -rf _build/html
-	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going --quiet
+	$(PY) tools/build_book.py reader
 	@echo "The book is in _build/html/index.html (or run: make serve)"
 
-# The same book with every solution removed (for handing out): _build/student/_build/html
+# The instructors' book: every solution worked out, with its output (_build/instructors/html)
+book-instructors: toc
+	$(PY) tools/build_book.py instructors
+
+# The book with every solution removed, for handing out (_build/student/html)
 book-student: toc
-	$(PY) tools/build_student_book.py
+	$(PY) tools/build_book.py student
+
+# Rewrite the notebooks the Colab buttons open (colab/<path>, generated from the notebooks; make execute does one)
+colab: setup
+	$(PY) tools/colab_copies.py
 
 serve: book
 	$(PY) -m http.server --directory _build/html 8000

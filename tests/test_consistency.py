@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -13,11 +15,12 @@ import pytest
 import yaml
 from pybtex.database import parse_file
 
-from qteach import catalog
+from qteach import catalog, course
 from qteach.display import header_card
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+import colab_copies  # noqa: E402
 import sync_notebooks  # noqa: E402
 
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("**/*.ipynb") if ".ipynb_checkpoints" not in p.parts)
@@ -158,6 +161,7 @@ def test_repository_url_is_written_once():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert config["repository"]["url"] == catalog.REPOSITORY_URL
     assert config["repository"]["branch"] == catalog.REPOSITORY_BRANCH
+    assert config["repository"]["path_to_book"] == catalog.COLAB_FOLDER  # the launch buttons open the copies
 
 
 def test_toc_is_generated_from_the_catalog():
@@ -203,6 +207,30 @@ class TestNotebook:
         header, install = sync_notebooks.expected_cells(path)
         assert nb.cells[0].source == header.source == header_card(path.stem).text
         assert nb.cells[1].source == install.source
+
+    def test_exercise_cells_end_in_their_check_and_stub_inside_a_function(self, path):
+        """As a stub, an exercise cell must run up to its check, which then says "not attempted": the solution
+        sits in a function body (not at the top or in a class body, which would raise while defining), and
+        nothing after the check calls the student's code."""
+        nb = nbformat.read(path, as_version=4)
+        book = course.book_version(nb, path.name)
+        for label, indexes in course.exercise_code_cells(book, path.name).items():
+            number = int(label.rsplit("-", 1)[1])
+            for index in indexes:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")  # an invalid escape in the stub's message warns in Colab
+                    tree = ast.parse(book.cells[index].source)
+                last = tree.body[-1]
+                assert isinstance(last, ast.Expr) and isinstance(last.value, ast.Call) \
+                    and getattr(last.value.func, "id", "") == f"check_{number}", \
+                    f"cell {index}: the last statement must be the call check_{number}(...)"
+                functions = [node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+                stubs_in_functions = sum(isinstance(n, ast.Raise) for f in functions for n in f.body)
+                stubs = book.cells[index].source.count("raise NotImplementedError(")
+                assert stubs == stubs_in_functions, f"cell {index}: a solution region outside a function body"
+                for statement in tree.body[:-1]:
+                    assert not isinstance(statement, ast.Expr), \
+                        f"cell {index}: a call before the check (line {statement.lineno}); put it in the solution"
 
     def test_stored_executed_in_order_without_errors(self, path):
         nb = nbformat.read(path, as_version=4)
@@ -251,3 +279,33 @@ def test_the_notebook_template_has_every_section_in_order():
     assert any("machine-dependent" in c.metadata.get("tags", []) for c in code)
     assert any("### BEGIN SOLUTION" in c.source and "check_1(" in c.source for c in code)
     assert "display.table(" in "\n".join(c.source for c in code) and "print_table" not in text
+
+
+# ------------------------------------------------------------------------------- what a student meets in Colab
+@pytest.mark.parametrize("page", colab_copies.pages(), ids=str)
+def test_colab_copy_is_generated_from_the_notebook(page):
+    """The Colab button opens ``colab/<page>``: it must be what ``tools/colab_copies.py`` writes now (run
+    ``make colab``, or ``make execute NB=...`` which rewrites it)."""
+    copy = colab_copies.COLAB / page
+    assert copy.is_file(), f"{copy.relative_to(ROOT)} is missing: run make colab"
+    assert nbformat.read(copy, as_version=4) == colab_copies.expected_copy(page), \
+        f"{copy.relative_to(ROOT)} is out of date: run make colab"
+
+
+def test_no_stale_colab_copies():
+    wanted = {colab_copies.COLAB / page for page in colab_copies.pages()}
+    assert set(colab_copies.COLAB.glob("**/*.ipynb")) == wanted
+
+
+@pytest.mark.parametrize("page", [p for p in colab_copies.pages() if p.parts[0] == "notebooks"], ids=str)
+def test_colab_copy_shows_no_solution_outside_the_folds(page):
+    source = nbformat.read(ROOT / page, as_version=4)
+    copy = nbformat.read(colab_copies.COLAB / page, as_version=4)
+    outside = "\n".join(re.sub(r"<details>.*?</details>", "", c.source, flags=re.DOTALL) for c in copy.cells)
+    assert "BEGIN SOLUTION" not in outside and "{solution}" not in outside
+    shown = course.leaked_solution_lines(source, outside)
+    assert not shown, f"solution code visible in {page}'s Colab copy: {shown[:3]}"
+    exercises = course.find_exercises(source)
+    stubs = [c for c in copy.cells if c.get("metadata", {}).get("qteach", {}).get("exercise")]
+    assert len(stubs) == sum(len(e.code_cells) for e in exercises)
+    assert all("raise NotImplementedError" in c.source and "not attempted" in c.outputs[0].text for c in stubs)

@@ -53,8 +53,13 @@ def test_student_version_replaces_solutions_and_keeps_the_rest():
     assert 'raise NotImplementedError("Exercise 1: Write plus_one(x), which adds one.")' in code.source
     assert "return x + 1" not in code.source and "BEGIN SOLUTION" not in code.source
     assert code.source.splitlines()[2].startswith("    raise")  # indentation kept
-    assert code.outputs == [] and code.metadata["qteach"]["exercise"] == LABEL
-    assert not any("{solution}" in s for s in sources) and len(student.cells) == len(nb.cells) - 1
+    assert [o.text for o in code.outputs] == [f"⬜ {LABEL} not attempted yet: replace the line "
+                                              "`raise NotImplementedError(...)` by your code, then run the cell again.\n"]
+    assert code.metadata["qteach"]["exercise"] == LABEL
+    assert not any("{solution}" in s for s in sources)
+    answer = student.cells[5]  # the solution's cell is gone; the written exercise got an answer cell
+    assert answer.cell_type == "markdown" and answer.source.startswith("**Your answer to Exercise 2:**")
+    assert len(student.cells) == len(nb.cells)
     assert student.cells[1].outputs[0].text == "kept\n"
     assert nb.cells[3].source.count("BEGIN SOLUTION") == 1  # the original is not modified
 
@@ -78,6 +83,60 @@ def test_a_solution_with_a_code_block_is_removed_whole():
     student = course.student_version(nb, "demo.ipynb")
     text = "\n".join(c.source for c in student.cells)
     assert "return x + 1" not in text and "That is all" not in text and "After the solution." in text
+
+
+def test_book_version_shows_the_stub_and_keeps_the_folded_solution():
+    nb = make_notebook()
+    book = course.book_version(nb, "demo.ipynb")
+    assert "return x + 1" not in book.cells[3].source and "raise NotImplementedError" in book.cells[3].source
+    assert "not attempted yet" in book.cells[3].outputs[0].text
+    assert [c.source for i, c in enumerate(book.cells) if i != 3] == [c.source for i, c in enumerate(nb.cells) if i != 3]
+
+
+def test_a_notebooks_own_answer_cell_replaces_the_generic_one_and_is_not_in_the_book():
+    nb = make_notebook()
+    own = nbformat.v4.new_markdown_cell("**Your answer:** (a) ... (b) ...", metadata={"qteach": {"answer": "ex-demo-2"}})
+    nb.cells.insert(6, own)
+    for version in (course.student_version, course.colab_version):
+        answers = [c.source for c in version(nb, "demo.ipynb").cells if "Your answer" in c.source]
+        assert answers == ["**Your answer:** (a) ... (b) ..."]
+    assert not any("Your answer" in c.source for c in course.book_version(nb, "demo.ipynb").cells)
+
+
+def test_colab_version_folds_solutions_in_plain_markdown():
+    nb = make_notebook()
+    nb.cells[4].source = (f"````{{solution}} {LABEL}\n:class: dropdown\nThe code:\n```python\ndef plus_one(x):\n"
+                          "    return x + 1\n```\n````")
+    nb.cells[1].outputs = [nbformat.v4.new_output("display_data", data={"application/vnd.plotly.v1+json": {},
+                                                                        "text/html": "<div></div>"}),
+                           nbformat.v4.new_output("stream", text="kept\n")]
+    colab = course.colab_version(nb, "demo.ipynb")
+    text = [c.source for c in colab.cells]
+    assert text[2] == "**Exercise 1.** Write `plus_one(x)`, which adds one."
+    assert text[4].startswith("<details><summary><b>Solution to Exercise 1</b>")
+    assert "```python\ndef plus_one(x):\n    return x + 1\n```" in text[4] and text[4].endswith("</details>")
+    assert text[5] == "**Exercise 2.** Explain in words why." and text[6].startswith("**Your answer to Exercise 2")
+    assert "raise NotImplementedError" in text[3] and "return x + 1" not in text[3]
+    assert [o.output_type for o in colab.cells[1].outputs] == ["stream"]  # the plotly figure is dropped
+    assert colab.metadata["qteach"]["student"]["kind"] == "colab"
+
+
+def test_stub_message_with_latex_is_a_valid_literal():
+    nb = make_notebook()
+    nb.cells[2].source = f"```{{exercise}}\n:label: {LABEL}\nReturn $x + \\gamma$ with \\text{{t}}.\n```"
+    stub = course.student_version(nb, "demo.ipynb").cells[3].source
+    namespace: dict = {}
+    exec(compile(stub.split("expect(")[0], "stub", "exec"), namespace)  # the definition, without the check
+    with pytest.raises(NotImplementedError, match=r"x \+ \\gamma with \\text\{t\}"):
+        namespace["plus_one"](1)
+
+
+def test_leaked_solution_lines():
+    nb = make_notebook()
+    text = lambda notebook: "\n".join(c.source for c in notebook.cells)  # noqa: E731
+    assert course.leaked_solution_lines(nb, text(nb)) == ["return x + 1"]
+    assert course.leaked_solution_lines(nb, text(course.book_version(nb))) == []
+    assert course.leaked_solution_lines(nb, text(course.student_version(nb))) == []
 
 
 def test_solutions_only():
@@ -105,7 +164,7 @@ def test_grading_solution_student_wrong_and_edited(tmp_path):
     edited_nb.cells.append(nbformat.v4.new_code_cell(""))  # an empty cell is no edit
     edited = _write(edited_nb, tmp_path / "edited.ipynb")
     removed_nb = course.student_version(make_notebook(), "demo.ipynb")
-    del removed_nb.cells[5]
+    del removed_nb.cells[6]
     removed = _write(removed_nb, tmp_path / "removed.ipynb")
 
     status, results = course.grade_notebook(solution, timeout=60)
@@ -118,7 +177,7 @@ def test_grading_solution_student_wrong_and_edited(tmp_path):
     status, _ = course.grade_notebook(edited, timeout=60)
     assert status["edited_outside_exercises"] == ["cell 1 changed", "cell 5 added"]
     status, _ = course.grade_notebook(removed, timeout=60)
-    assert status["edited_outside_exercises"] == ["cell 5 of the handout removed"]
+    assert status["edited_outside_exercises"] == ["cell 6 of the handout removed"]
 
 
 def test_grading_reports_errors_timeouts_and_garbage(tmp_path):

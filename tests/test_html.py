@@ -2,7 +2,7 @@
 
 Every page is opened in headless Chromium with all network access blocked: it must load without JavaScript
 errors and without asking for anything outside the book; every plotly figure must actually be drawn; math must
-be typeset by the local MathJax; every notebook page's Colab button must point at that notebook.
+be typeset by the local MathJax; every notebook page's Colab button must point at that notebook's Colab copy.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def test_colab_button_points_at_the_notebook(browser, notebook):
         hrefs = {links.nth(i).get_attribute("href") for i in range(links.count())}
         owner_repo = catalog.REPOSITORY_URL.removeprefix("https://github.com/")
         expected = (f"https://colab.research.google.com/github/{owner_repo}/blob/"
-                    f"{catalog.REPOSITORY_BRANCH}/{notebook.as_posix()}")
+                    f"{catalog.REPOSITORY_BRANCH}/{catalog.COLAB_FOLDER}/{notebook.as_posix()}")
         assert expected in hrefs, hrefs
     finally:
         page.close()
@@ -120,3 +120,39 @@ def test_clicking_a_paper_on_the_map_opens_its_chapter(browser, page_path):
         assert not errors, errors
     finally:
         page.close()
+
+
+def _soup(path: Path):
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=str)
+def test_exercises_are_unsolved_and_numbered_as_everywhere_else(notebook):
+    """The published page shows each code exercise as its stub, with the line its self-check prints; solution code
+    only inside the folded solutions; and each exercise numbered as its label, the handouts and the grader say."""
+    import nbformat
+
+    from qteach import course
+
+    source = nbformat.read(ROOT / notebook, as_version=4)
+    soup = _soup(HTML / notebook.with_suffix(".html"))
+    exercises = course.find_exercises(source, str(notebook))
+    for exercise in exercises:
+        box = soup.find(id=exercise.label)
+        assert box is not None, f"no exercise {exercise.label} on the page"
+        title = box.find(class_="admonition-title").get_text(" ", strip=True)
+        assert title.startswith(f"Exercise {exercise.number}"), title
+    solutions = [s.get_text(" ", strip=True) for s in soup.select("div.solution")]
+    assert [s.split(" (")[0].split(" ")[:4] for s in solutions] == \
+        [["Solution", "to", "Exercise", str(e.number)] for e in exercises], solutions
+    for folded in soup.select("div.solution"):
+        assert "dropdown" in folded.get("class", []), "a solution that is not folded"
+        folded.decompose()
+    page = soup.get_text("\n")
+    assert "BEGIN SOLUTION" not in page
+    shown = course.leaked_solution_lines(source, page)
+    assert not shown, f"solution code visible outside the folded solutions: {shown[:3]}"
+    code_exercises = [e for e in exercises if e.is_code]
+    assert page.count("not attempted yet") == sum(len(e.code_cells) for e in code_exercises)

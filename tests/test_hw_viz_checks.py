@@ -544,7 +544,7 @@ def test_colab_url_format():
     owner, repo, branch, path = match.groups()
     assert f"https://github.com/{owner}/{repo}" == catalog.REPOSITORY_URL
     assert branch == catalog.REPOSITORY_BRANCH
-    assert path == "notebooks/2016/xnor_net.ipynb"
+    assert path == f"{catalog.COLAB_FOLDER}/notebooks/2016/xnor_net.ipynb"  # the copy with the stubs
 
 
 @pytest.mark.parametrize("notebook", ["notebooks/2016/xnor_net.py", "", 3, None, "/home/me/xnor_net.ipynb",

@@ -3,7 +3,8 @@
 Each notebook runs in its own directory with a fresh ``python3`` kernel of the current environment. The run time
 and environment are recorded in the notebook's metadata (``metadata.qteach.execution``), from which the book's
 execution-status page is generated. A notebook that raises (outside cells tagged ``raises-exception``) is not
-written back, and the command fails.
+written back, and the command fails. The notebook's Colab copy (``colab/<path>``, see ``tools/colab_copies.py``)
+is written again from the new outputs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from colab_copies import write as write_colab_copy
 from nbclient import NotebookClient
 
 TIMEOUT_S = 120
@@ -52,6 +54,7 @@ def main(argv=None) -> int:
             status = 2
             continue
         seconds = execute(path)
+        write_colab_copy(path.resolve().relative_to(Path(__file__).resolve().parent.parent))
         size = path.stat().st_size / 1e6
         flag = "" if seconds <= BUDGET_S and size <= 1 else "  <-- over budget (30 s, 1 MB)"
         print(f"{path}: {seconds:.1f} s, {size:.2f} MB{flag}")

@@ -60,6 +60,13 @@ def expect_type(value, expected_type, exercise: str, what: str) -> None:
         fail(exercise, f"{what} should be a {names}, got {type(value).__name__}")
 
 
+def expect_tensor_like(value, like: torch.Tensor, exercise: str, what: str) -> None:
+    """Fail unless ``value`` is a tensor of the shape of ``like`` (the input the student's function received)."""
+    expect_type(value, torch.Tensor, exercise, what)
+    if value.shape != like.shape:
+        fail(exercise, f"{what} should have the shape {tuple(like.shape)} of its input, got {tuple(value.shape)}")
+
+
 def as_number(value, exercise: str, what: str) -> float:
     """A student's answer as a Python float: a number or a one-element tensor; fail with a hint otherwise."""
     if isinstance(value, torch.Tensor):
@@ -121,10 +128,15 @@ def passed(exercise: str, what: str) -> SuccessLine:
     return line
 
 
+def not_attempted_line(exercise: str) -> str:
+    """The line a check prints while its exercise still holds the stub (what the book shows under each stub)."""
+    return (f"⬜ {_label(exercise)} not attempted yet: replace the line `raise NotImplementedError(...)` by your "
+            f"code, then run the cell again.")
+
+
 def not_attempted(exercise: str) -> SuccessLine:
-    """Print the line of a check whose exercise still holds the stub, and return it."""
-    line = SuccessLine(f"⬜ {_label(exercise)} not attempted yet: replace the line `raise NotImplementedError(...)` "
-                       f"by your code, then run the cell again.")
+    """Print :func:`not_attempted_line` and return it."""
+    line = SuccessLine(not_attempted_line(exercise))
     print(line)
     return line
 

@@ -26,6 +26,7 @@ _SOLUTION = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution\}[^\n]*\n.*?^(?P=fenc
                        re.MULTILINE | re.DOTALL)
 _LABEL = re.compile(r"^:label:\s*(ex-[a-z0-9_]+-(\d+))\s*$", re.MULTILINE)
 _CHECK_PASSED = re.compile(r"✅ (ex-[a-z0-9_]+-\d+) passed")
+_PLOTLY = "application/vnd.plotly.v1+json"
 _CHECK_NOT_ATTEMPTED = re.compile(r"⬜ (ex-[a-z0-9_]+-\d+) not attempted")
 
 
@@ -193,37 +194,151 @@ def _strip_solution_code(source: str, number: int, topic: str, where: str) -> st
     lines = source.splitlines()
     for begin, end in reversed(solution_regions(source, where)):
         indent = re.match(r"\s*", lines[begin]).group(0)
-        message = f"Exercise {number}: {topic}".replace('"', "'")
+        message = f"Exercise {number}: {topic}".replace("\\", "\\\\").replace('"', "'")  # a valid str literal
         lines[begin:end + 1] = [f'{indent}raise NotImplementedError("{message}")']
     return "\n".join(lines)
 
 
-def student_version(nb, name: str = "notebook"):
-    """A copy of ``nb`` for students: solution code replaced by ``raise NotImplementedError("Exercise <n>: ...")``,
-    ``{solution}`` blocks removed, exercise cells' outputs cleared; everything else intact.
+def _with_stubs(nb, exercises: list[Exercise], name: str):
+    """A copy of ``nb`` whose exercise code holds the stub ``raise NotImplementedError("Exercise <n>: ...")`` and,
+    as output, the line the self-check prints for a stub (``⬜ ... not attempted yet``); each exercise code cell
+    is tagged ``qteach.exercise`` in its metadata so that the grader finds it after the student has edited it."""
+    from qteach.checks import not_attempted_line
 
-    Exercise code cells are tagged in their metadata (``qteach.exercise``) so that the grader finds them after
-    the student has replaced the ``raise``; a hash of each other code cell lets it name the cells edited elsewhere,
-    and a digest of all cells tells :func:`is_unedited_output`.
-    """
-    exercises = find_exercises(nb, name)
-    student = copy.deepcopy(nb)
+    copied = copy.deepcopy(nb)
     for exercise in exercises:
         for index in exercise.code_cells:
-            cell = student.cells[index]
+            cell = copied.cells[index]
             cell.source = _strip_solution_code(cell.source, exercise.number, exercise.topic, f"{name}: cell {index}")
-            cell.outputs, cell.execution_count = [], None
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                                   text=not_attempted_line(exercise.label) + "\n")]
+            cell.execution_count = None
             cell.metadata.setdefault("qteach", {})["exercise"] = exercise.label
+    copied.metadata.setdefault("qteach", {}).pop("execution", None)
+    return copied
+
+
+def _answer_cell(exercise: Exercise):
+    """The markdown cell under a written exercise where the student writes the answer."""
+    cell = nbformat.v4.new_markdown_cell(f"**Your answer to Exercise {exercise.number}:** *(double-click to write)*",
+                                         metadata={"qteach": {"answer": exercise.label}})
+    cell.id = f"answer-{exercise.label}"  # not random: a generated copy is the same each time it is written
+    return cell
+
+
+def _is_answer_cell(cell) -> bool:
+    """A markdown cell where a student writes the answer to a written exercise (metadata ``qteach.answer``)."""
+    return cell.cell_type == "markdown" and bool(cell.metadata.get("qteach", {}).get("answer"))
+
+
+def _with_answer_cells(nb, exercises: list[Exercise]) -> None:
+    """Insert an answer cell after each written exercise's statement, unless the notebook has its own (a
+    markdown cell with ``qteach.answer`` set to the label, e.g. a template of the answer's parts); in place."""
+    own = {c.metadata["qteach"]["answer"] for c in nb.cells if _is_answer_cell(c)}
+    written = {e.statement_cell: e for e in exercises if not e.is_code and e.label not in own}
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        cells.append(cell)
+        if index in written:
+            cells.append(_answer_cell(written[index]))
+    nb.cells = cells
+
+
+def _mark_as_handout(nb, exercises: list[Exercise], name: str, kind: str) -> None:
+    """Record what the grader needs: the source, the exercises, a hash of every code cell outside them."""
+    exercise_cells = {i for cells in exercise_code_cells(nb, name).values() for i in cells}
+    nb.metadata["qteach"]["student"] = {"source": name, "exercises": [e.label for e in exercises], "kind": kind,
+                                        "protected": _protected(nb, exercise_cells), "digest": _digest(nb)}
+
+
+def _drop_solutions(text: str) -> str:
+    return _SOLUTION.sub("", text).rstrip()
+
+
+def student_version(nb, name: str = "notebook"):
+    """A copy of ``nb`` to hand out: exercise code replaced by its stub (:func:`_with_stubs`), ``{solution}``
+    blocks removed, an answer cell under each written exercise; everything else intact.
+
+    A hash of each code cell outside the exercises lets the grader name the cells edited elsewhere, and a digest
+    of all cells tells :func:`is_unedited_output`.
+    """
+    exercises = find_exercises(nb, name)
+    student = _with_stubs(nb, exercises, name)
     for cell in student.cells:
         if cell.cell_type == "markdown":
-            cell.source = _SOLUTION.sub("", cell.source).rstrip()
+            cell.source = _drop_solutions(cell.source)
+    _with_answer_cells(student, exercises)  # before empty cells go: the statement indexes are the source's
     student.cells = [c for c in student.cells if c.cell_type != "markdown" or c.source.strip()]
-    exercise_cells = {i for cells in exercise_code_cells(student, name).values() for i in cells}
-    info = student.metadata.setdefault("qteach", {})
-    info.pop("execution", None)
-    info["student"] = {"source": name, "exercises": [e.label for e in exercises],
-                       "protected": _protected(student, exercise_cells), "digest": _digest(student)}
+    _mark_as_handout(student, exercises, name, "student")
     return student
+
+
+def book_version(nb, name: str = "notebook"):
+    """The notebook as the web book shows it: exercise code as the stub a student starts from, with the line its
+    self-check prints; solutions only in the folded ``{solution}`` dropdowns; no answer cells (a page is read,
+    not written in)."""
+    book = _with_stubs(nb, find_exercises(nb, name), name)
+    book.cells = [c for c in book.cells if not _is_answer_cell(c)]
+    return book
+
+
+def _colab_markdown(text: str) -> str:
+    """MyST exercise and solution directives as Markdown that Colab and Jupyter render: a bold "Exercise <n>."
+    and a folded ``<details>`` "Solution to Exercise <n>"."""
+
+    def exercise(match):
+        body = match.group("body")
+        label = _LABEL.search(body)
+        title = match.group("title").strip()
+        text = "\n".join(line for line in body.splitlines() if not re.match(r"^:[a-z]+:", line)).strip()
+        heading = f"**Exercise {label.group(2)}" + (f" ({title})" if title else "") + ".**" if label else "**Exercise.**"
+        return f"{heading} {text}\n"
+
+    def solution(match):
+        lines = match.group(0).splitlines()
+        label = re.search(r"ex-[a-z0-9_]+-(\d+)", lines[0])
+        body = "\n".join(line for line in lines[1:-1] if not re.match(r"^:[a-z]+:", line)).strip()
+        summary = f"Solution to Exercise {label.group(1)}" if label else "Solution"
+        return f"<details><summary><b>{summary}</b> (click to show)</summary>\n\n{body}\n\n</details>\n"
+
+    return _EXERCISE.sub(exercise, _SOLUTION.sub(solution, text)).rstrip()
+
+
+def colab_version(nb, name: str = "notebook"):
+    """The notebook the book's Colab buttons open (stored under ``colab/`` in the repository): the book version
+    (:func:`book_version`), its exercise and solution directives written as plain Markdown with the solutions
+    folded (``<details>``), an answer cell under each written exercise, and stored plotly figures dropped (they
+    are drawn with the book's own plotly.js, which Colab does not have; running a cell draws them again)."""
+    exercises = find_exercises(nb, name)
+    colab = _with_stubs(nb, exercises, name)
+    for cell in colab.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _colab_markdown(cell.source)
+        elif cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if _PLOTLY not in o.get("data", {})]
+    _with_answer_cells(colab, exercises)
+    _mark_as_handout(colab, exercises, name, "colab")
+    return colab
+
+
+def leaked_solution_lines(nb, shown: str, name: str = "notebook") -> list[str]:
+    """The lines of ``nb``'s solution code (lines of 12 characters or more) that the text ``shown`` (a page or
+    notebook given to students) contains, though nothing but the solutions holds them (not the page's other
+    code, its outputs or its prose): empty when ``shown`` gives no solution away."""
+    exercises = find_exercises(nb, name)
+    public = []  # what the book version shows: code, its outputs, and the markdown without the solutions
+    for cell in _with_stubs(nb, exercises, name).cells:
+        public.append(cell.source if cell.cell_type == "code" else _drop_solutions(cell.source))
+        for output in cell.get("outputs", []):
+            public += [str(output.get("text", ""))] + [str(v) for v in output.get("data", {}).values()]
+    public = "\n".join(public)
+    solution = set()
+    for exercise in exercises:
+        for index in exercise.code_cells:
+            lines = nb.cells[index].source.splitlines()
+            for begin, end in solution_regions(nb.cells[index].source):
+                solution |= {line.strip() for line in lines[begin + 1:end] if len(line.strip()) >= 12}
+    return sorted(line for line in solution if line in shown and line not in public)
 
 
 def solutions_only(nb, name: str = "notebook"):

@@ -219,7 +219,8 @@ def table(header, rows, align=None) -> None:
 
 
 def colab_url(notebook: str) -> str:
-    """The Colab address of a notebook of the repository (a path like ``notebooks/2016/xnor_net.ipynb``).
+    """The Colab address of a notebook of the repository (a path like ``notebooks/2016/xnor_net.ipynb``): that of
+    its Colab copy (``colab/<path>``, where the exercises are stubs and the solutions folded).
 
     Anything but a relative POSIX path inside the repository ending in ``.ipynb`` (no ``..``, ``.``, empty part
     or backslash) raises ``ValueError``.
@@ -229,7 +230,8 @@ def colab_url(notebook: str) -> str:
             or not notebook.endswith(".ipynb")):
         raise ValueError(f"notebook must be a repository path ending in .ipynb, got {notebook!r}")
     owner_repo = catalog.REPOSITORY_URL.removeprefix("https://github.com/")
-    return f"https://colab.research.google.com/github/{owner_repo}/blob/{catalog.REPOSITORY_BRANCH}/{notebook}"
+    return (f"https://colab.research.google.com/github/{owner_repo}/blob/{catalog.REPOSITORY_BRANCH}/"
+            f"{catalog.COLAB_FOLDER}/{notebook}")
 
 
 def header_card(slug: str) -> Markdown:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
-from qteach import binary
+from qteach.data import weight_samples
 from qteach.exercises import abc_net as ex
 from qteach.papers import abc_net as abc
 
@@ -19,28 +21,41 @@ def _fails(check, wrong, hint, n):
     assert message.startswith(LABEL.format(n)) and hint in message, message
 
 
-def _u(m, w):
-    u = torch.tensor([-1.0 + i * 2.0 / (m - 1) for i in range(m)]) if m > 1 else torch.zeros(1)
-    return u.to(w.dtype).reshape(-1, *([1] * w.dim()))
+def m2_prediction():
+    phi = math.exp(-0.5) / math.sqrt(2 * math.pi)
+    tail = math.erfc(1 / math.sqrt(2))
+    return 1.0, 1 - (2 * phi) ** 2 / tail
 
 
-def abc_bases(w, m):
-    return binary.sign(w - w.mean() + _u(m, w) * w.std(unbiased=False))
+def m2_measured():
+    """Another correct answer: measure it on many Gaussian weights."""
+    w = weight_samples(400_000, "gaussian", seed=0).double()
+    _, _, bases = abc.approximate(w, 2)
+    middle = bases[0] != bases[1]  # the middle level of the staircase
+    delta = (w - w.mean())[middle].abs().max() / w.std(unbiased=False)
+    return delta, abc.relative_error(w, 2)
 
 
 def test_check_1_passes_the_solution(capsys):
-    ex.check_1(abc_bases)
+    ex.check_1(m2_prediction)
     assert "✅ " + LABEL.format(1) + " passed" in capsys.readouterr().out
-    ex.check_1(abc.binary_bases)
+
+
+def test_check_1_accepts_a_measurement_and_other_forms():
+    ex.check_1(m2_measured)
+    ex.check_1(lambda: [torch.tensor(1), 0.26])
 
 
 @pytest.mark.parametrize("wrong, hint", [
-    (lambda w, m: torch.sign(w - w.mean() + _u(m, w) * w.std(unbiased=False)), "sign(0) = +1"),
-    (lambda w, m: binary.sign(w + _u(m, w) * w.std(unbiased=False)), "centre the weights"),
-    (lambda w, m: binary.sign(w - w.mean() + torch.linspace(0, 1, m).reshape(_u(m, w).shape)
-                              * w.std(unbiased=False)), "spread over [-1, 1]"),
-    (lambda w, m: binary.sign(w - w.mean() + _u(m, w)), "standard deviation"),
-    (lambda w, m: abc_bases(w, m).movedim(0, -1), "shape"),
+    (lambda: (2.0, 0.262), "distance between the two thresholds"),
+    (lambda: (0.612, 0.262), "TWN's optimal threshold"),
+    (lambda: (0.5, 0.262), "the shifts are u = -1 and +1"),
+    (lambda: (1.0, 1 - 2 / math.pi), "error of one sign"),
+    (lambda: (1.0, 0.19), "TWN's optimal ternary error"),
+    (lambda: (1.0, 0.512), "not its root"),
+    (lambda: (1.0, 0.683), "fraction of weights set to 0"),
+    (lambda: (1.0, 0.3), "2 phi(1)"),
+    (lambda: 1.0, "two numbers"),
 ])
 def test_check_1_fails_with_a_hint(wrong, hint):
     _fails(ex.check_1, wrong, hint, 1)

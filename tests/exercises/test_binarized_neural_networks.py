@@ -13,39 +13,44 @@ LABEL = "ex-binarized_neural_networks-{}"
 # --- exercise 1 ---------------------------------------------------------------------------------------------
 
 
-def approx_pow2(x):
-    power = torch.exp2(torch.round(torch.log2(x.abs())))
-    return torch.where(x == 0, torch.zeros_like(x), torch.sign(x) * power)
+def stochastic_sign(x, generator):
+    p = ((x + 1) / 2).clamp(0, 1)
+    return torch.where(torch.rand(x.shape, generator=generator) < p, 1.0, -1.0)
 
 
-def ap2_no_sign(x):
-    return torch.where(x == 0, torch.zeros_like(x), torch.exp2(torch.round(torch.log2(x.abs()))))
+def stochastic_sign_bernoulli(x, generator):
+    """Another correct answer: torch.bernoulli, and the hard sigmoid written with hardtanh."""
+    p = (torch.nn.functional.hardtanh(x) + 1) / 2
+    return 2 * torch.bernoulli(p, generator=generator) - 1
 
 
-def ap2_floor(x):
-    return torch.where(x == 0, torch.zeros_like(x), torch.sign(x) * torch.exp2(torch.floor(torch.log2(x.abs()))))
-
-
-def ap2_no_zero_case(x):
-    return torch.sign(x) * torch.exp2(torch.round(torch.log2(x.abs()))) + (x == 0) * 1.0
-
-
-def ap2_round_x(x):
-    return torch.sign(x) * torch.round(x.abs())
+def stochastic_sign_threshold(x, generator):
+    """Another correct answer: compare x with a uniform threshold in [-1, 1)."""
+    return torch.where(x > 2 * torch.rand(x.shape, generator=generator, dtype=torch.float64) - 1, 1, -1)
 
 
 def test_check_1_passes_on_the_solution(capsys):
-    ex.check_1(approx_pow2)
+    ex.check_1(stochastic_sign)
     assert "✅ ex-binarized_neural_networks-1 passed" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("right", [stochastic_sign_bernoulli, stochastic_sign_threshold])
+def test_check_1_accepts_other_correct_answers(right):
+    ex.check_1(right)
+
+
 @pytest.mark.parametrize("wrong,hint", [
-    (ap2_no_sign, "keep the sign"),
-    (ap2_floor, "floor always rounds down"),
-    (ap2_no_zero_case, "AP2(0) should be 0"),
-    (ap2_round_x, "round the exponent"),
-    (lambda x: x.sum(), "shape"),
-    (lambda x: x.tolist(), "should be a Tensor"),
+    (lambda x, g: torch.where(torch.rand(x.shape, generator=g) < torch.sigmoid(x), 1.0, -1.0), "logistic"),
+    (lambda x, g: -stochastic_sign(x, g), "swapped"),
+    (lambda x, g: torch.where(x >= 0, 1.0, -1.0), "deterministic"),
+    (lambda x, g: torch.where(torch.rand(x.shape, generator=g) < 0.5, 1.0, -1.0), "depend on x"),
+    (lambda x, g: (stochastic_sign(x, g) + 1) / 2, "0s and 1s"),
+    (lambda x, g: stochastic_sign(x, g) * 2, "only -1 and +1"),
+    (lambda x, g: torch.where(torch.rand(x.shape) < ((x + 1) / 2).clamp(0, 1), 1.0, -1.0), "generator passed in"),
+    (lambda x, g: torch.where(torch.rand(x.shape, generator=g) < ((x + 1) / 3).clamp(0, 1), 1.0, -1.0),
+     "u < p"),
+    (lambda x, g: stochastic_sign(x, g)[0], "shape"),
+    (lambda x, g: x.tolist(), "should be a Tensor"),
 ])
 def test_check_1_fails_with_a_hint(wrong, hint):
     with pytest.raises(AssertionError, match=LABEL.format(1)) as err:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -50,35 +52,64 @@ def test_check_1_rejects_a_wrong_shape():
 
 # --- exercise 2 ---------------------------------------------------------------------------------------------
 
-def bc_update(w, grad_wb, lr):
-    return torch.clamp(w - lr * grad_wb, -1.0, 1.0)
+def steps_to_flip(w0, grad, lr, buggy):
+    """The notebook's solution: simulate with the library."""
+    w = torch.tensor([w0])
+    start_sign = bc.binarize_deterministic(w).item()
+    for step in range(1, 1001):
+        w = bc.binaryconnect_update(bc.binarize_deterministic(w) if buggy else w, torch.tensor([grad]), lr)
+        if bc.binarize_deterministic(w).item() != start_sign:
+            return step
+    return None
 
 
-def bc_update_in_place(w, grad_wb, lr):
-    w -= lr * grad_wb
-    return w.clamp_(-1, 1)
+def steps_to_flip_python(w0, grad, lr, buggy):
+    """Another: plain Python floats, and math.inf for 'never'."""
+    sign = lambda v: 1.0 if v >= 0 else -1.0  # noqa: E731
+    w = w0
+    for step in range(1, 1001):
+        w = min(1.0, max(-1.0, (sign(w) if buggy else w) - lr * grad))
+        if sign(w) != sign(w0):
+            return step
+    return math.inf
 
 
-@pytest.mark.parametrize("solution", [bc_update, bc_update_in_place, bc.binaryconnect_update])
+def steps_to_flip_closed_form(w0, grad, lr, buggy):
+    """A third, without a loop: the real weight moves by lr * grad per step; the buggy one restarts from +-1."""
+    step = lr * grad
+    start = (1.0 if w0 >= 0 else -1.0) if buggy else w0
+    if start * step <= 0:  # pushed away from 0 (or not moved): the clip keeps the sign
+        return None
+    if buggy:
+        return 1 if abs(step) > 1 else None
+    t = math.floor(start / step) + 1 if start >= 0 else math.ceil(start / step)
+    return t if t <= 1000 else None
+
+
+@pytest.mark.parametrize("solution", [steps_to_flip, steps_to_flip_python, steps_to_flip_closed_form])
 def test_check_2_passes_the_solutions(solution, capsys):
     line = ex.check_2(solution)
     assert line.startswith("✅ " + LABEL.format(2))
     assert "✅ " + LABEL.format(2) + " passed" in capsys.readouterr().out
 
 
+def _same_for_both(w0, grad, lr, buggy):
+    return steps_to_flip(w0, grad, lr, False)
+
+
 @pytest.mark.parametrize("wrong, hint", [
-    (lambda w, g, lr: w - lr * g, "not clipped"),
-    (lambda w, g, lr: torch.clamp(w, -1, 1) - lr * g, "clips before the update"),
-    (lambda w, g, lr: torch.clamp(w + lr * g, -1, 1), "climbs the gradient"),
-    (lambda w, g, lr: torch.where(w - lr * g >= 0, 1.0, -1.0), "binary values"),
-    (lambda w, g, lr: torch.clamp(w - g, -1, 1), "differs from clip"),
+    (_same_for_both, "that is Algorithm 1's answer"),
+    (lambda w0, g, lr, buggy: steps_to_flip(w0, g, lr, buggy) - 1 if steps_to_flip(w0, g, lr, buggy) else None,
+     "off by one"),
+    (lambda w0, g, lr, buggy: None, "must flip it"),
+    (lambda w0, g, lr, buggy: 7, "that is Algorithm 1's answer"),  # the example's answer everywhere
+    (lambda w0, g, lr, buggy: steps_to_flip(w0, g, lr, buggy) if buggy or steps_to_flip(w0, g, lr, False) else 5,
+     "pushes the weight away"),
+    (lambda w0, g, lr, buggy: steps_to_flip(w0, g, lr, buggy) if not buggy else 3, "every step starts again"),
+    (lambda w0, g, lr, buggy: 7.0, "return an int"),
+    (lambda w0, g, lr, buggy: "never", "return an int"),
 ])
 def test_check_2_rejects_wrong_answers_with_a_hint(wrong, hint):
     with pytest.raises(AssertionError) as err:
         ex.check_2(wrong)
     assert LABEL.format(2) in str(err.value) and hint in str(err.value)
-
-
-def test_check_2_rejects_a_non_tensor():
-    with pytest.raises(AssertionError, match="torch.Tensor"):
-        ex.check_2(lambda w, g, lr: bc_update(w, g, lr).tolist())

@@ -15,45 +15,49 @@ LABEL = "ex-binarynet-{}"
 # --- exercise 1 ---------------------------------------------------------------------------------------------
 
 
-def to_int(x):
-    return sum(1 << i for i, v in enumerate(x.tolist()) if v >= 0)
+def fixed_dot(a_words, b_words, k):
+    words = a_words.tolist()
+    p = 0
+    for j, (x, y) in enumerate(zip(words, b_words.tolist())):
+        valid = min(32, k - 32 * j)
+        p += (~(x ^ y) & ((1 << valid) - 1)).bit_count()
+    return 2 * p - k
 
 
-def xnor_popcount_dot(a, b):
-    k = a.numel()
-    xnor = ~(to_int(a) ^ to_int(b)) & ((1 << k) - 1)
-    return 2 * bin(xnor).count("1") - k
+def fixed_by_subtracting(a_words, b_words, k):
+    """Another correct answer: keep the buggy count and remove the padding agreements afterwards."""
+    pad = 32 * a_words.numel() - k
+    return ex.buggy_dot(a_words, b_words, k) - 2 * pad
 
 
-def agreements_only(a, b):
-    k = a.numel()
-    return bin(~(to_int(a) ^ to_int(b)) & ((1 << k) - 1)).count("1")
-
-
-def no_minus_k(a, b):
-    return xnor_popcount_dot(a, b) + a.numel()
-
-
-def torch_sign(a, b):
-    return int((torch.sign(a) * torch.sign(b)).sum())
-
-
-def unmasked(a, b):  # Python's ~ on an int gives a negative number: bin() counts a '-' and the wrong bits
-    k = a.numel()
-    return 2 * bin(~(to_int(a) ^ to_int(b))).count("1") - k
+def fixed_with_torch(a_words, b_words, k):
+    """Another correct answer: unpack the bits and compare them (a tensor result)."""
+    bits = lambda w: ((w[:, None] >> torch.arange(32)) & 1).flatten()[:k]
+    return 2 * (bits(a_words) == bits(b_words)).sum() - k
 
 
 def test_check_1_passes_on_the_solution(capsys):
-    ex.check_1(xnor_popcount_dot)
+    ex.check_1(fixed_dot)
     assert "✅ ex-binarynet-1 passed" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("right", [fixed_by_subtracting, fixed_with_torch])
+def test_check_1_accepts_other_fixes(right):
+    ex.check_1(right)
+
+
+def test_the_bug_is_real():
+    a, b = torch.ones(70), torch.ones(70)
+    from qteach.papers.binarynet import concatenate
+    assert ex.buggy_dot(concatenate(a), concatenate(b), 70) == 70 + 2 * 26
+
+
 @pytest.mark.parametrize("wrong,hint", [
-    (agreements_only, "the number of agreements p"),
-    (no_minus_k, "subtract K"),
-    (torch_sign, "exactly 0 must count as +1"),
-    (unmasked, "among the first K bits"),
-    (lambda a, b: 0.5, "return an integer"),
+    (ex.buggy_dot, "that is what buggy_dot returns"),
+    (lambda a, b, k: fixed_by_subtracting(a, b, k) + (32 * a.numel() - k), "half-way there"),
+    (lambda a, b, k: fixed_by_subtracting(a, b, k) - 2 * (32 * a.numel() - k), "or twice"),
+    (lambda a, b, k: fixed_dot(a, b, k) + k, "mask the padding"),
+    (lambda a, b, k: 0.5, "return an integer"),
 ])
 def test_check_1_fails_with_a_hint(wrong, hint):
     with pytest.raises(AssertionError, match=LABEL.format(1)) as err:

@@ -123,24 +123,50 @@ def _plane(values, i):
     return sum(((v >> i) & 1) << k for k, v in enumerate(values))
 
 
-def bitserial_dot(a, b, a_bits, b_bits):
-    return sum((_plane(a, i) & _plane(b, j)).bit_count() << (i + j) for i in range(a_bits) for j in range(b_bits))
+def signed_bitserial_dot(a, b, a_bits, b_bits):
+    return sum((_plane(a, i) & _plane(b, j)).bit_count() << (i + j) for i in range(a_bits) for j in range(b_bits - 1)) \
+        - sum((_plane(a, i) & _plane(b, b_bits - 1)).bit_count() << (i + b_bits - 1) for i in range(a_bits))
 
 
-def test_check_3_passes_the_solution(capsys):
-    ex.check_3(bitserial_dot)
+def signed_bitserial_dot_offset(a, b, a_bits, b_bits):
+    """Another correct answer: shift b to unsigned (b + 2**(B-1)), use the unsigned formula, subtract the offset."""
+    shifted = [v + 2 ** (b_bits - 1) for v in b]
+    unsigned = sum((_plane(a, i) & _plane(shifted, j)).bit_count() << (i + j)
+                   for i in range(a_bits) for j in range(b_bits))
+    return unsigned - 2 ** (b_bits - 1) * sum(_plane(a, i).bit_count() << i for i in range(a_bits))
+
+
+def signed_bitserial_dot_tensor(a, b, a_bits, b_bits):
+    """A third, with tensors of planes and a one-element tensor result."""
+    ta, tb = torch.tensor(a), torch.tensor(b)
+    total = torch.tensor(0)
+    for i in range(a_bits):
+        for j in range(b_bits):
+            weight = -(2 ** (i + j)) if j == b_bits - 1 else 2 ** (i + j)
+            total = total + weight * (((ta >> i) & 1) & ((tb >> j) & 1)).sum()
+    return total
+
+
+@pytest.mark.parametrize("solution", [signed_bitserial_dot, signed_bitserial_dot_offset, signed_bitserial_dot_tensor])
+def test_check_3_passes_the_solution(solution, capsys):
+    ex.check_3(solution)
     assert "✅ " + LABEL.format(3) + " passed" in capsys.readouterr().out
 
 
+def _unsigned_formula(a, b, A, B):
+    return sum((_plane(a, i) & _plane(b, j)).bit_count() << (i + j) for i in range(A) for j in range(B))
+
+
 @pytest.mark.parametrize("wrong, hint", [
-    (lambda a, b, A, B: sum((_plane(a, i) & _plane(b, j)).bit_count() for i in range(A) for j in range(B)),
-     "2**(i + j)"),
-    (lambda a, b, A, B: sum((_plane(a, i) & _plane(b, i)).bit_count() << (2 * i) for i in range(min(A, B))),
-     "not only i == j"),
-    (lambda a, b, A, B: sum((_plane(a, i) ^ _plane(b, j)).bit_count() << (i + j) for i in range(A) for j in range(B)),
-     "not XOR"),
-    (lambda a, b, A, B: sum((_plane(a, i) & _plane(b, j)).bit_count() << (i * j) for i in range(A) for j in range(B)),
-     "popcount(a_i & b_j) << (i + j)"),
+    (_unsigned_formula, "top bit weighs -2**(B-1)"),
+    (lambda a, b, A, B: _unsigned_formula(a, b, A, B - 1), "do not drop b's top"),
+    (lambda a, b, A, B: sum((-1 if i == A - 1 else 1) * (-1 if j == B - 1 else 1)
+                            * ((_plane(a, i) & _plane(b, j)).bit_count() << (i + j)) for i in range(A) for j in range(B)),
+     "a is unsigned"),
+    (lambda a, b, A, B: -signed_bitserial_dot(a, b, A, B), "the sign is flipped"),
+    (lambda a, b, A, B: _unsigned_formula([abs(v) for v in a], [abs(v) for v in b], A, B), "abs()"),
+    (lambda a, b, A, B: signed_bitserial_dot(a, b, A, B) + 1, "w_j = -2**(B-1)"),
+    (lambda a, b, A, B: 1.5, "should be an int"),
 ])
 def test_check_3_rejects_wrong_answers_with_a_hint(wrong, hint):
     with pytest.raises(AssertionError) as err:
@@ -150,9 +176,9 @@ def test_check_3_rejects_wrong_answers_with_a_hint(wrong, hint):
 
 def test_check_3_does_not_let_the_student_mutate_the_cases():
     def mutating(a, b, a_bits, b_bits):
-        result = bitserial_dot(a, b, a_bits, b_bits)
+        result = signed_bitserial_dot(a, b, a_bits, b_bits)
         a.clear()
         return result
 
     ex.check_3(mutating)
-    ex.check_3(bitserial_dot)
+    ex.check_3(signed_bitserial_dot)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
+import torch
 
 from qteach.exercises import fine_grained_ternary as ex
 from qteach.papers import fine_grained_ternary as fgq
 from qteach.papers import ternary_weight_networks as twn
 
 LABEL = "ex-fine_grained_ternary-{}"
+
+
+def _fails(check, wrong, hint, n):
+    with pytest.raises(AssertionError) as error:
+        check(wrong)
+    message = str(error.value)
+    assert message.startswith(LABEL.format(n)) and hint in message, message
 
 
 # --- exercise 1 ---------------------------------------------------------------------------------------------
@@ -75,25 +81,77 @@ def test_check_1_fails_with_a_hint(wrong, hint):
 
 # --- exercise 2 ---------------------------------------------------------------------------------------------
 
-def count_multiplications(batch, in_features, out_features, group_size):
-    return batch * out_features * math.ceil(in_features / group_size)
+def optimal_ternary(w):
+    m = w.abs().sort(descending=True).values
+    prefix = m.cumsum(0)
+    k = int((prefix**2 / torch.arange(1, w.numel() + 1)).argmax()) + 1
+    alpha = prefix[k - 1] / k
+    return torch.where(w.abs() >= m[k - 1], alpha * torch.sign(w), torch.zeros_like(w))
 
 
-def test_check_2_passes_the_solution(capsys):
-    line = ex.check_2(count_multiplications)
-    assert line.startswith("✅ " + LABEL.format(2)) and "passed" in capsys.readouterr().out
+def brute_force(w):  # every threshold between two magnitudes, the smallest error wins (ties: the last)
+    best, best_q = None, None
+    for delta in [-1.0] + w.abs().tolist():
+        kept = w.abs() > delta
+        alpha = w.abs()[kept].mean() if kept.any() else torch.tensor(0.0)
+        q = torch.where(kept, alpha * torch.sign(w), torch.zeros_like(w))
+        error = ((w - q) ** 2).sum()
+        if best is None or error <= best:
+            best, best_q = error, q
+    return best_q
+
+
+def twn_rule(w):
+    return fgq.fgq_quantize(w.reshape(1, -1), w.numel(), rule="twn").reshape(w.shape)
+
+
+def largest_only(w):
+    i = w.abs().argmax()
+    q = torch.zeros_like(w)
+    q[i] = w[i]
+    return q
+
+
+def mean_of_all(w):
+    q = optimal_ternary(w)
+    return torch.sign(q) * w.abs().mean()
+
+
+def keep_all(w):
+    return torch.sign(w) * w.abs().mean()
+
+
+def pattern_only(w):
+    return torch.sign(optimal_ternary(w))
+
+
+def nan_on_zeros(w):
+    m = w.abs().sort(descending=True).values
+    prefix = m.cumsum(0)
+    k = int((prefix**2 / torch.arange(1, w.numel() + 1)).argmax()) + 1
+    kept = w.abs() >= m[k - 1]
+    alpha = (w.abs() * kept).sum() / (w.abs() * kept > 0).sum()
+    return torch.where(kept, alpha * torch.sign(w), torch.zeros_like(w))
+
+
+def test_check_2_passes_the_solutions(capsys):
+    ex.check_2(optimal_ternary)
+    out = capsys.readouterr().out
+    assert "✅ " + LABEL.format(2) + " passed" in out and "the 0.7 rule" in out
+    ex.check_2(brute_force)
+    ex.check_2(lambda w: fgq.fgq_quantize(w.reshape(1, -1), w.numel()).reshape(w.shape))
+    assert capsys.readouterr().out.count("passed") == 2
 
 
 @pytest.mark.parametrize("wrong, hint", [
-    (lambda b, k, o, n: b * o * k, "one per *group*"),
-    (lambda b, k, o, n: b * o * (k // n), "round the number of groups up"),
-    (lambda b, k, o, n: b * o * k / n, "whole number"),
-    (lambda b, k, o, n: o * math.ceil(k / n), "every sample"),
-    (lambda b, k, o, n: b * o * math.ceil(k / n) + 1, "batch * out * ceil"),
-    (lambda b, k, o, n: "many", "number"),
+    (twn_rule, "rule of thumb"),
+    (largest_only, "only the largest weight"),
+    (mean_of_all, "not of the whole group"),
+    (keep_all, "keeping every weight"),
+    (pattern_only, "not the ternary pattern"),
+    (nan_on_zeros, "group of zeros"),
+    (lambda w: w.clamp(-0.5, 0.5), "one scale"),
+    (lambda w: optimal_ternary(w).reshape(1, -1), "shape"),
 ])
 def test_check_2_fails_with_a_hint(wrong, hint):
-    with pytest.raises(AssertionError) as error:
-        ex.check_2(wrong)
-    message = str(error.value)
-    assert message.startswith(LABEL.format(2)) and hint in message
+    _fails(ex.check_2, wrong, hint, 2)

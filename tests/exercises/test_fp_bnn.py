@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from qteach.exercises import fp_bnn as ex
+from qteach.papers import fp_bnn as fb
 
 LABEL = "ex-fp_bnn-{}"
 
@@ -63,42 +66,39 @@ def test_check_1_rejects_mistakes(wrong, hint):
     assert LABEL.format(1) in str(info.value) and hint in str(info.value)
 
 
-def ap2(s):
-    return torch.sign(s) * torch.exp2(torch.round(torch.log2(s.abs())))
-
-
-def shift_bn(x, gamma, beta, mean, var, eps):
-    return (x - mean) * ap2(gamma / torch.sqrt(var + eps)) + beta
-
-
-def shift_bn_floor(x, gamma, beta, mean, var, eps):
-    s = gamma / torch.sqrt(var + eps)
-    return (x - mean) * torch.sign(s) * torch.exp2(torch.floor(torch.log2(s.abs()))) + beta
-
-
-def shift_bn_no_sign(x, gamma, beta, mean, var, eps):
-    s = gamma / torch.sqrt(var + eps)
-    return (x - mean) * torch.exp2(torch.round(torch.log2(s.abs()))) + beta
-
-
-def shift_bn_exact(x, gamma, beta, mean, var, eps):
-    return (x - mean) * gamma / torch.sqrt(var + eps) + beta
-
-
-def shift_bn_gamma_only(x, gamma, beta, mean, var, eps):
-    return (x - mean) * ap2(gamma) / torch.sqrt(var + eps) + beta
+def pes_needed(fan_out, pes):
+    rounds = -(-fan_out // pes)
+    return -(-fan_out // rounds)
 
 
 def test_check_2_passes_the_solution(capsys):
-    assert ex.check_2(shift_bn).startswith("✅ " + LABEL.format(2))
+    assert ex.check_2(pes_needed).startswith("✅ " + LABEL.format(2))
     assert "passed" in capsys.readouterr().out
 
 
+def test_check_2_passes_other_correct_forms():
+    ex.check_2(lambda n, p: math.ceil(n / math.ceil(n / p)))
+    # a search: the fewest PEs with the cycle count that fp_bnn.layer_cycles gives for P
+    ex.check_2(lambda n, p: next(q for q in range(1, p + 1)
+                                 if fb.layer_cycles(64, n, q, 64) == fb.layer_cycles(64, n, p, 64)))
+    ex.check_2(lambda n, p: torch.tensor(pes_needed(n, p)))
+
+
+def test_check_2_explains_the_table():
+    """The table's equal speeds at S = 8 and 16: both designs' PEs need the same rounds and PEs."""
+    for simd in (8, 16):
+        c = fb.layer_throughput(4096, 4096, 50_000, simd, 150e6, "compressor")
+        a = fb.layer_throughput(4096, 4096, 50_000, simd, 150e6, "adder")
+        assert c["pes"] > a["pes"] and c["cycles"] == a["cycles"]
+        assert pes_needed(4096, c["pes"]) == pes_needed(4096, a["pes"])
+
+
 @pytest.mark.parametrize("wrong, hint", [
-    (shift_bn_floor, "do not floor"),
-    (shift_bn_no_sign, "keep the sign"),
-    (shift_bn_exact, "ordinary batch norm"),
-    (shift_bn_gamma_only, "not gamma alone"),
+    (lambda n, p: -(-n // p), "number of rounds"),
+    (lambda n, p: n // -(-n // p), "round up"),
+    (lambda n, p: min(n, p), "not every PE is busy"),
+    (lambda n, p: 1, "count the rounds"),
+    (lambda n, p: "4", "should return an int"),
 ])
 def test_check_2_rejects_mistakes(wrong, hint):
     with pytest.raises(AssertionError) as info:

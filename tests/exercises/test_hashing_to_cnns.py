@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from qteach import binary
 from qteach.exercises import hashing_to_cnns as ex
@@ -18,22 +19,43 @@ def _fails(check, wrong, hint, n):
     assert message.startswith(LABEL.format(n)) and hint in message, message
 
 
-def data_aware_alpha(x, w, b):
-    xw, xb = x @ w.T, x @ b.T
-    return (xb * xw).sum(0) / (xb * xb).sum(0)
+def copies(w1, w2):
+    exact = w1 + w2
+    same_sign = (w1 > 0) == (w2 > 0)
+    return (0.0 if same_sign else 1.0), exact / 2
 
 
 def test_check_1_passes_the_solution(capsys):
-    ex.check_1(data_aware_alpha)
+    ex.check_1(copies)
     assert "✅ " + LABEL.format(1) + " passed" in capsys.readouterr().out
-    ex.check_1(lambda x, w, b: hh.optimal_scales(w, b, hh.input_gram(x)))
+    ex.check_1(ex.copies_reference)
+
+
+def test_check_1_passes_a_measured_answer():
+    """Another correct way: measure on a sample of inputs with x2 = x1, with the library."""
+    def measured(w1, w2):
+        x1 = torch.randn(50, generator=torch.Generator().manual_seed(0))
+        x = torch.stack([x1, x1], dim=1).double()
+        w = torch.tensor([[w1, w2]], dtype=torch.float64)
+        a, b = hh.xnor_binarize(w)
+        error = hh.inner_product_error(x, w, a, b)
+        alpha = hh.optimal_scales(w, torch.ones_like(w), hh.input_gram(x))
+        return torch.as_tensor(error), alpha[0]
+    ex.check_1(measured)
+
+
+def test_the_reference_matches_the_page_example():
+    """The page's two-input example: XNOR-Net's held-out error near 1, the hashing code's alpha near 0.4."""
+    assert ex.copies_reference(1.0, -0.2) == (1.0, 0.4)
 
 
 @pytest.mark.parametrize("wrong, hint", [
-    (lambda x, w, b: w.abs().mean(1), "data-free"),
-    (lambda x, w, b: (b * w).sum(1) / (b * b).sum(1), "ignores X"),
-    (lambda x, w, b: ((x @ b.T) * (x @ w.T)).sum(0) / (x @ w.T).pow(2).sum(0), "binary side"),
-    (lambda x, w, b: data_aware_alpha(x, w, b)[:1].repeat(2), "one per filter"),
+    (lambda w1, w2: (0.0, (w1 + w2) / 2), "the whole signal is lost"),
+    (lambda w1, w2: (copies(w1, w2)[0], (abs(w1) + abs(w2)) / 2), "data-free scale"),
+    (lambda w1, w2: (copies(w1, w2)[0], w1 + w2), "not x1"),
+    (lambda w1, w2: (copies(w1, w2)[0], abs(w1 + w2) / 2), "can be negative"),
+    (lambda w1, w2: (0.5, 0.4), "relative error"),
+    (lambda w1, w2: 0.4, "return a pair"),
 ])
 def test_check_1_fails_with_a_hint(wrong, hint):
     _fails(ex.check_1, wrong, hint, 1)

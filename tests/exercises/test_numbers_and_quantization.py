@@ -1,9 +1,12 @@
 """The self-checks of *Numbers and quantization* pass on the solutions and fail, with a hint, on plausible mistakes."""
 
 import math
+import time
 
 import pytest
 import torch
+
+from qteach import quant
 
 from qteach.exercises.numbers_and_quantization import check_1, check_2
 
@@ -76,52 +79,62 @@ def test_check_1_fails_with_hint(wrong, hint):
     assert hint in message
 
 
-def fake_quantize_solution(x, scale, zero_point, bits):
-    q = torch.clamp(torch.round(x / scale) + zero_point, 0, 2**bits - 1)
-    return scale * (q - zero_point)
+def _fake_quantize_minmax(x, bits, lo, hi):
+    scale, zero_point = quant.qparams(lo, hi, bits, signed=True, symmetric=True)
+    return quant.fake_quantize(x, scale, zero_point, bits, signed=True)
 
 
-def fake_quantize_reciprocal_solution(x, scale, zero_point, bits):
-    q = torch.clamp(torch.round(x * (1.0 / scale)) + zero_point, 0, 2**bits - 1)
-    return (q - zero_point) * scale
+def _mse(x, bits, c):
+    return (x - _fake_quantize_minmax(x, bits, -c, c)).pow(2).mean().item()
 
 
-def fake_quantize_floor(x, scale, zero_point, bits):
-    q = torch.clamp(torch.floor(x / scale) + zero_point, 0, 2**bits - 1)
-    return scale * (q - zero_point)
+def mse_clip_grid(x, bits):
+    """The notebook's solution: a grid of 200 clips."""
+    x_max = x.abs().max().item()
+    candidates = torch.linspace(0.01 * x_max, x_max, 200).tolist()
+    errors = [_mse(x, bits, c) for c in candidates]
+    return candidates[min(range(len(candidates)), key=errors.__getitem__)]
 
 
-def fake_quantize_no_clamp(x, scale, zero_point, bits):
-    return scale * torch.round(x / scale)
+def mse_clip_golden_then_grid(x, bits):
+    """Another correct search: golden section on the SQNR, refined by a small grid around it; returns a tensor."""
+    lo, hi = 0.0, x.abs().max().item()
+    ratio = (5 ** 0.5 - 1) / 2
+    for _ in range(40):
+        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        if _mse(x, bits, a) < _mse(x, bits, b):
+            hi = b
+        else:
+            lo = a
+    centre = (lo + hi) / 2
+    candidates = torch.linspace(0.8 * centre, 1.2 * centre, 81)
+    return candidates[min(range(81), key=lambda i: _mse(x, bits, candidates[i].item()))]
 
 
-def fake_quantize_clamp_too_high(x, scale, zero_point, bits):
-    q = torch.clamp(torch.round(x / scale) + zero_point, 0, 2**bits)
-    return scale * (q - zero_point)
+def mse_clip_percentile_search(x, bits):
+    """A third: search over percentiles of |x| instead of a linear grid."""
+    candidates = torch.quantile(x.abs(), torch.linspace(0.9, 1.0, 300, dtype=torch.float64).float()).tolist()
+    return min(candidates, key=lambda c: _mse(x, bits, c))
 
 
-def fake_quantize_no_zero_point(x, scale, zero_point, bits):
-    return scale * torch.clamp(torch.round(x / scale), 0, 2**bits - 1)
-
-
-def fake_quantize_no_dequant_zero_point(x, scale, zero_point, bits):
-    return scale * torch.clamp(torch.round(x / scale) + zero_point, 0, 2**bits - 1)
-
-
-@pytest.mark.parametrize("solution", [fake_quantize_solution, fake_quantize_reciprocal_solution])
+@pytest.mark.parametrize("solution", [mse_clip_grid, mse_clip_golden_then_grid, mse_clip_percentile_search])
 def test_check_2_passes_on_solution(solution, capsys):
-    assert check_2(solution) is None  # prints its line, returns nothing
+    torch.set_num_threads(1)
+    assert check_2(solution) is None
     assert f"✅ {LABEL_2} passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("wrong, hint", [
-    (fake_quantize_floor, "not floor"),
-    (fake_quantize_no_clamp, "clamp the codes"),
-    (fake_quantize_clamp_too_high, "not 2**bits"),
-    (fake_quantize_no_zero_point, "add the zero point"),
-    (fake_quantize_no_dequant_zero_point, "subtract the zero point"),
-    (lambda x, scale, zero_point, bits: x, "q = clamp(round(x / s) + z"),
-    (lambda x, scale, zero_point, bits: x.numpy(), "should be a Tensor"),
+    (lambda x, bits: x.abs().max().item(), "min-max range"),
+    (lambda x, bits: x.abs().max(), "min-max range"),  # a tensor is read as a number
+    (lambda x, bits: torch.quantile(x.abs(), 0.99).item(), "search more finely"),
+    (lambda x, bits: 1.0, "search more finely"),
+    (lambda x, bits: 0.01 * x.abs().max().item(), "largest error"),
+    (lambda x, bits: 3 * x.abs().max().item(), "above max|x|"),
+    (lambda x, bits: -2.0, "positive number"),
+    (lambda x, bits: float("nan"), "positive number"),
+    (lambda x, bits: (1.0, 2.0), "should be a number"),
+    (lambda x, bits: torch.ones(2), "single number"),
 ])
 def test_check_2_fails_with_hint(wrong, hint):
     with pytest.raises(AssertionError) as info:
@@ -129,6 +142,25 @@ def test_check_2_fails_with_hint(wrong, hint):
     message = str(info.value)
     assert message.startswith(f"{LABEL_2}:")
     assert hint in message
+
+
+def test_check_2_is_fast_and_stub_is_not_attempted(capsys):
+    def stub(x, bits):
+        raise NotImplementedError("Exercise 2")
+
+    check_2(stub)
+    assert "not attempted" in capsys.readouterr().out
+    torch.set_num_threads(1)
+    answers = {}
+
+    def recorded(x, bits):
+        answers[bits] = mse_clip_grid(x, bits)
+        return answers[bits]
+
+    check_2(recorded)
+    start = time.perf_counter()
+    check_2(lambda x, bits: answers[bits])  # the check's own work only
+    assert time.perf_counter() - start < 1.0
 
 
 def test_check_1_ranges_avoid_rounding_ties():

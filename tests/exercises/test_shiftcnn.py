@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from qteach.exercises import shiftcnn as ex
+from qteach.papers import shiftcnn as sc
 
 LABEL = "ex-shiftcnn-{}"
 
@@ -67,28 +68,67 @@ def test_check_1_fails_with_a_hint(wrong, hint):
 
 # --- exercise 2 ---------------------------------------------------------------------------------------------
 
-def codebook_values(n, bits):
-    half = (2**bits - 1) // 2
-    powers = [2.0 ** (-n + 1 - j) for j in range(half)]
-    return sorted([0.0] + powers + [-p for p in powers])
+def best_two_terms(w, bits):
+    c1, c2 = sc.codebook(1, bits).to(w.dtype), sc.codebook(2, bits).to(w.dtype)
+    sums = (c1[:, None] + c2[None, :]).flatten()           # every value two terms can take
+    scale = w.abs().max()
+    nearest = (w[:, None] / scale - sums[None, :]).abs().argmin(dim=1)
+    return scale * sums[nearest]
 
 
-def test_check_2_passes_the_solution(capsys):
-    line = ex.check_2(codebook_values)
-    assert line.startswith("✅ " + LABEL.format(2)) and "passed" in capsys.readouterr().out
+def loop_over_pairs(w, bits):  # a plain double loop, the last of equally close pairs wins
+    scale = w.abs().max()
+    out = torch.zeros_like(w)
+    for i, v in enumerate((w / scale).tolist()):
+        best = None
+        for a in sc.codebook(1, bits).tolist():
+            for b in sc.codebook(2, bits).tolist():
+                if best is None or abs(v - a - b) <= abs(v - best):
+                    best = a + b
+        out[i] = scale * best
+    return out
+
+
+def normalised_only(w, bits):
+    return best_two_terms(w, bits) / w.abs().max()
+
+
+def not_normalised(w, bits):
+    c1, c2 = sc.codebook(1, bits).to(w.dtype), sc.codebook(2, bits).to(w.dtype)
+    sums = (c1[:, None] + c2[None, :]).flatten()
+    return sums[(w[:, None] - sums[None, :]).abs().argmin(dim=1)]
+
+
+def same_codebook(w, bits):
+    c1 = sc.codebook(1, bits).to(w.dtype)
+    sums = (c1[:, None] + c1[None, :]).flatten()
+    scale = w.abs().max()
+    return scale * sums[(w[:, None] / scale - sums[None, :]).abs().argmin(dim=1)]
+
+
+def one_term(w, bits):
+    c1 = sc.codebook(1, bits).to(w.dtype)
+    scale = w.abs().max()
+    return scale * c1[(w[:, None] / scale - c1[None, :]).abs().argmin(dim=1)]
+
+
+def test_check_2_passes_the_solutions(capsys):
+    line = ex.check_2(best_two_terms)
+    assert line.startswith("✅ " + LABEL.format(2)) and "B = 3: greedy" in capsys.readouterr().out
+    ex.check_2(loop_over_pairs)
 
 
 @pytest.mark.parametrize("wrong, hint", [
-    (lambda n, b: [v for v in codebook_values(n, b) if v != 0], "contains 0"),
-    (lambda n, b: sorted([0.0] + [s * 2.0 ** (-n + 1 - j) for s in (1, -1) for j in range(2 ** (b - 1))]),
-     "M = 2^B - 1"),
-    (lambda n, b: [v / 2 for v in codebook_values(n, b)], "not 2^-n"),
-    (lambda n, b: [v * 2 for v in codebook_values(n, b)], "not 2^(-n+2)"),
-    (lambda n, b: [0.0, 1.0], "C_n = {0"),
-    (lambda n, b: "C", "list"),
+    (lambda w, b: sc.shift_quantize(w, 2, b), "greedy search"),
+    (normalised_only, "multiply back"),
+    (not_normalised, "divide the weights by max|w|"),
+    (same_codebook, "not from C_1 again"),
+    (one_term, "that is one term from C_1"),
+    (lambda w, b: w.clone(), "max|w| * (c1 + c2)"),
+    (lambda w, b: best_two_terms(w, b)[:1], "shape"),
 ])
 def test_check_2_fails_with_a_hint(wrong, hint):
     with pytest.raises(AssertionError) as error:
         ex.check_2(wrong)
     message = str(error.value)
-    assert message.startswith(LABEL.format(2)) and hint in message
+    assert message.startswith(LABEL.format(2)) and hint in message, message

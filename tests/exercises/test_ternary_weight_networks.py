@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-import torch
+import math
 
+import pytest
+
+from qteach.data import weight_samples
 from qteach.exercises import ternary_weight_networks as ex
 from qteach.papers import ternary_weight_networks as twn
 
@@ -13,60 +15,45 @@ LABEL = "ex-ternary_weight_networks-{}"
 
 # --- exercise 1 ---------------------------------------------------------------------------------------------
 
-def twn_quantize(w):
-    delta = 0.7 * w.abs().mean()
-    survivors = w.abs()[w.abs() > delta]
-    alpha = survivors.mean() if survivors.numel() else torch.zeros(())
-    return delta, alpha
-
-
-def alpha_over_all(w):
-    return 0.7 * w.abs().mean(), w.abs().mean()
-
-
-def delta_from_max(w):
-    delta = 0.7 * w.abs().max()
-    return delta, w.abs()[w.abs() > delta].mean()
-
-
-def no_factor(w):
-    delta = w.abs().mean()
-    return delta, w.abs()[w.abs() > delta].mean()
-
-
-def divide_by_n(w):
-    delta = 0.7 * w.abs().mean()
-    return delta, (w.abs() * (w.abs() > delta)).sum() / w.numel()
-
-
-def signed_mean(w):
-    delta = 0.7 * w.abs().mean()
-    return delta, w[w.abs() > delta].mean()
+def laplace_prediction():
+    return 1.0, 1 - math.exp(-1), 2.0
 
 
 def test_check_1_passes_the_solution(capsys):
-    line = ex.check_1(twn_quantize)
-    assert line.startswith("✅ " + LABEL.format(1))
-    assert "✅ " + LABEL.format(1) + " passed" in capsys.readouterr().out
+    line = ex.check_1(laplace_prediction)
+    assert line.startswith("✅ ex-ternary_weight_networks-1")
+    assert "passed" in capsys.readouterr().out
 
 
-def test_check_1_passes_the_library():
-    ex.check_1(lambda w: (twn.ternary_threshold(w), twn.ternary_scale(w, twn.ternary_threshold(w))))
+def test_check_1_accepts_a_measurement_and_other_forms():
+    w = weight_samples(200_000, "laplace", seed=0).double()
+    best, _ = twn.optimal_threshold(w)
+    mean_abs = w.abs().mean()
+    measured = ((best / mean_abs).item(), (w.abs() <= best).double().mean(),
+                (twn.ternary_scale(w, best) / mean_abs).item())
+    ex.check_1(lambda: measured)
+    ex.check_1(lambda: [1, 0.63, 2])
 
 
 @pytest.mark.parametrize("wrong, hint", [
-    (alpha_over_all, "binary scale"),
-    (delta_from_max, "max|W|"),
-    (no_factor, "factor 0.7"),
-    (divide_by_n, "number of survivors"),
-    (signed_mean, "magnitudes"),
-    (lambda w: twn_quantize(w)[0], "pair"),
+    (lambda: (0.7, 0.5, 1.7), "rule of thumb"),
+    (lambda: (2 / 3, 0.5, 2.0), "uniform"),
+    (lambda: (0.767, 0.5, 2.0), "Gaussian"),
+    (lambda: (2.0, 0.5, 2.0), "set its derivative to zero"),
+    (lambda: (1.0, math.exp(-1), 2.0), "survives"),
+    (lambda: (1.0, 63.2, 2.0), "percentage"),
+    (lambda: (1.0, 0.5, 2.0), "1 - e^(-t/b)"),
+    (lambda: (1.0, 0.632, 1.0), "binary scale"),
+    (lambda: (1.0, 0.632, 1.7), "rule's threshold"),
+    (lambda: (1.0, 0.632, 1.5), "no memory"),
+    (lambda: (1.0, 0.632), "three numbers"),
+    (lambda: ("1", 0.632, 2.0), "should be a number"),
 ])
 def test_check_1_fails_with_a_hint(wrong, hint):
     with pytest.raises(AssertionError) as error:
         ex.check_1(wrong)
     message = str(error.value)
-    assert message.startswith(LABEL.format(1)) and hint in message
+    assert message.startswith("ex-ternary_weight_networks-1") and hint in message, message
 
 
 # --- exercise 2 ---------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -44,53 +46,34 @@ def test_check_1_fails_with_a_hint(wrong, hint):
 
 # --- exercise 2 ---------------------------------------------------------------------------------------------
 
-def ttq_backward(w, grad, w_p, w_n, t):
-    delta = t * w.abs().max()
-    pos, neg = w > delta, w < -delta
-    scale = torch.where(pos, w_p, torch.where(neg, w_n, 1.0))
-    return grad * scale, (grad * pos).sum(), -(grad * neg).sum()
-
-
-def paper_transcription(w, grad, w_p, w_n, t):
-    grad_w, grad_p, grad_n = ttq_backward(w, grad, w_p, w_n, t)
-    return grad_w, grad_p, -grad_n
-
-
-def plain_ste(w, grad, w_p, w_n, t):
-    _, grad_p, grad_n = ttq_backward(w, grad, w_p, w_n, t)
-    return grad, grad_p, grad_n
-
-
-def zero_region_blocked(w, grad, w_p, w_n, t):
-    grad_w, grad_p, grad_n = ttq_backward(w, grad, w_p, w_n, t)
-    delta = t * w.abs().max()
-    return grad_w * (w.abs() > delta), grad_p, grad_n
-
-
-def averaged(w, grad, w_p, w_n, t):
-    delta = t * w.abs().max()
-    pos, neg = w > delta, w < -delta
-    grad_w, _, _ = ttq_backward(w, grad, w_p, w_n, t)
-    return grad_w, (grad * pos).sum() / pos.sum(), -(grad * neg).sum() / neg.sum()
-
-
-def swapped(w, grad, w_p, w_n, t):
-    return ttq_backward(w, grad, w_n, w_p, t)[0], *ttq_backward(w, grad, w_p, w_n, t)[1:]
+def sparsity_threshold(w, r):
+    k = round(r * w.numel())
+    return w.abs().flatten().kthvalue(k).values
 
 
 def test_check_2_passes_the_solution(capsys):
-    ex.check_2(ttq_backward)
+    ex.check_2(sparsity_threshold)
     assert "✅ " + LABEL.format(2) + " passed" in capsys.readouterr().out
-    ex.check_2(lambda w, g, p, n, t: ttq.ttq_gradients(g, w, p, n, t))
+
+
+@pytest.mark.parametrize("other", [
+    lambda w, r: torch.quantile(w.abs().flatten(), r),                                  # interpolated quantile
+    lambda w, r: float(w.abs().flatten().sort().values[int(r * w.numel()) - 1]),        # floor, a float
+    lambda w, r: w.abs().flatten().sort().values[math.ceil(r * w.numel()) - 1].item(),  # ceil
+    lambda w, r: w.abs().flatten().kthvalue(round(r * w.numel())).values - 1e-7,         # just below: one fewer
+])
+def test_check_2_accepts_other_correct_answers(other, capsys):
+    ex.check_2(other)
+    assert "passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("wrong, hint", [
-    (paper_transcription, "the sign is wrong"),
-    (plain_ste, "plain straight-through"),
-    (zero_region_blocked, "zero region"),
-    (averaged, "do not average"),
-    (swapped, "swapped"),
-    (lambda w, g, p, n, t: ttq_backward(w, g, p, n, t)[:2], "three things"),
+    (lambda w, r: r * w.abs().max(), "first rule"),
+    (lambda w, r: sparsity_threshold(w, 1 - r), "1 - r"),
+    (lambda w, r: torch.quantile(w.flatten(), r), "signed weights"),
+    (lambda w, r: 0.7 * w.abs().mean(), "sort the magnitudes"),
+    (lambda w, r: w.abs() <= sparsity_threshold(w, r), "single number"),
+    (lambda w, r: "0.5", "should be a number"),
 ])
 def test_check_2_fails_with_a_hint(wrong, hint):
     _fails(ex.check_2, wrong, hint, 2)

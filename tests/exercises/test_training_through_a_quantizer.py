@@ -44,7 +44,34 @@ def test_check_1_passes_on_solution(solution, capsys):
     assert f"✅ {LABEL_1} passed" in capsys.readouterr().out
 
 
+class BuggySTESign(torch.autograd.Function):
+    """The exercise's buggy code: torch.sign forward, and the mask computed on the saved output."""
+
+    @staticmethod
+    def forward(ctx, x):
+        q = torch.sign(x)
+        ctx.save_for_backward(q)
+        return q
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (q,) = ctx.saved_tensors
+        return grad_output * (q.abs() <= 1).to(grad_output.dtype)
+
+
+class HalfFixedSTESign(BuggySTESign):
+    """The forward bug fixed, the backward bug (mask on the output) left."""
+
+    @staticmethod
+    def forward(ctx, x):
+        q = binary_sign(x)
+        ctx.save_for_backward(q)
+        return q
+
+
 @pytest.mark.parametrize("wrong, hint", [
+    (BuggySTESign.apply, "torch.sign(0) is 0"),
+    (HalfFixedSTESign.apply, "a mask computed on the output"),
     (make_sign(torch.sign, lambda x, g: g * (x.abs() <= 1).to(g.dtype)), "torch.sign(0) is 0"),
     (make_sign(binary_sign, lambda x, g: g), "plain STE"),
     (make_sign(binary_sign, lambda x, g: g * (x.abs() < 1).to(g.dtype)), "inclusive"),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
-import torch.nn.functional as F
 
 from qteach.binary import sign
 from qteach.exercises import xnor_net as ex
@@ -12,47 +13,46 @@ from qteach.exercises import xnor_net as ex
 LABEL = "ex-xnor_net-{}"
 
 
-def _kernel(kernel):
-    return (kernel, kernel) if isinstance(kernel, int) else kernel
-
-
 # --- exercise 1 ---------------------------------------------------------------------------------------------
 
 
-def scaling_map(x, kernel_size):
-    kh, kw = _kernel(kernel_size)
-    a = x.abs().mean(dim=1, keepdim=True)
-    return F.conv2d(a, torch.full((1, 1, kh, kw), 1.0 / (kh * kw)))
+def predicted_errors():
+    return math.sqrt(1 - 2 / math.pi), math.sqrt(1 - 4 / math.pi**2)
 
 
-def k_without_abs(x, kernel_size):
-    return F.avg_pool2d(x.mean(dim=1, keepdim=True), _kernel(kernel_size), stride=1)
-
-
-def k_channel_sum(x, kernel_size):
-    return F.avg_pool2d(x.abs().sum(dim=1, keepdim=True), _kernel(kernel_size), stride=1)
-
-
-def k_is_a(x, kernel_size):
-    return x.abs().mean(dim=1, keepdim=True)
-
-
-def k_window_sum(x, kernel_size):
-    return F.conv2d(x.abs().mean(dim=1, keepdim=True), torch.ones(1, 1, *_kernel(kernel_size)))
+def simulated_errors():
+    """Another correct answer: measure it (float64, many long windows)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(20000, 256, generator=g, dtype=torch.float64)
+    w = torch.randn(20000, 256, generator=g, dtype=torch.float64)
+    exact = (x * w).sum(1)
+    alpha, beta = w.abs().mean(1), x.abs().mean(1)
+    bwn = (x * sign(w)).sum(1) * alpha
+    xnor = (sign(x) * sign(w)).sum(1) * alpha * beta
+    rel = lambda approx: ((approx - exact).norm() / exact.norm()).item()
+    return rel(bwn), rel(xnor)
 
 
 def test_check_1_passes_on_the_solution(capsys):
-    ex.check_1(scaling_map)
+    ex.check_1(predicted_errors)
     assert "✅ ex-xnor_net-1 passed" in capsys.readouterr().out
 
 
+def test_check_1_accepts_a_measurement_and_other_forms():
+    ex.check_1(simulated_errors)
+    ex.check_1(lambda: [torch.tensor(0.60), 0.77])  # rounded, a list, a 0-d tensor
+
+
 @pytest.mark.parametrize("wrong,hint", [
-    (k_without_abs, "absolute value"),
-    (k_channel_sum, "divide the sum by the number of channels"),
-    (k_is_a, "that is A"),
-    (k_window_sum, "divide the window sum"),
-    (lambda x, k: x, "shape"),
-    (lambda x, k: "K", "should be a Tensor"),
+    (lambda: (1 - 2 / math.pi, 1 - 4 / math.pi**2), "squared errors"),
+    (lambda: (math.sqrt(1 - 4 / math.pi**2), math.sqrt(1 - 2 / math.pi)), "swapped"),
+    (lambda: (math.sqrt(1 - 2 / math.pi),) * 2, "bwn is right; for xnor"),
+    (lambda: (math.sqrt(1 - 2 / math.pi), 1 - 4 / math.pi**2), "bwn is right; for xnor"),
+    (lambda: (math.sqrt(1 - 2 / math.pi), 0.9), "bwn is right; for xnor"),
+    (lambda: (math.sqrt(2 / math.pi), 0.9), "optimal alpha, not the error"),
+    (lambda: (0.3, 0.4), "terms of the sum are independent"),
+    (lambda: 0.6, "return a pair"),
+    (lambda: ("0.6", 0.77), "should be a number"),
 ])
 def test_check_1_fails_with_a_hint(wrong, hint):
     with pytest.raises(AssertionError, match=LABEL.format(1)) as err:

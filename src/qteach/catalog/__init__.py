@@ -23,6 +23,10 @@ YEARS = tuple(range(2015, 2021))
 #: links and the notebooks' install cell point here.
 REPOSITORY_URL = "https://github.com/qteach-book/model-quantization-paper-by-paper"
 REPOSITORY_BRANCH = "main"
+#: Where the notebooks that Colab opens live in the repository (``colab/<page path>``: the exercise stubs with
+#: the solutions folded, generated from the notebooks by ``tools/colab_copies.py``); ``_config.yml``'s
+#: ``path_to_book``, so that the book's own launch buttons open them too.
+COLAB_FOLDER = "colab"
 
 #: The Foundations chapter: notebooks that teach the common ground before the papers.
 FOUNDATIONS = {

@@ -1,14 +1,16 @@
 """Self-checks of the chapter "ABC-Net: Towards Accurate Binary Convolutional Neural Network".
 
-Each check calls the student's function on several weight tensors, compares with :mod:`qteach.papers.abc_net`,
-and either prints the success line or raises ``AssertionError`` with a hint naming the likely mistake.
+Each check calls the student's function, compares with a closed form (exercise 1) or with
+:mod:`qteach.papers.abc_net` on several weight tensors, and either prints the success line or raises ``AssertionError`` with a hint naming the likely mistake.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from qteach.checks import expect, fail, passed, self_check
+from qteach.checks import as_number, expect, fail, passed, self_check
 from qteach.data import weight_samples
 from qteach.papers import abc_net as abc
 
@@ -19,46 +21,44 @@ def _label(n: int) -> str:
     return f"ex-{_SLUG}-{n}"
 
 
-# --- exercise 1: the shifted bases -------------------------------------------------------------------------------
+# --- exercise 1: two bases are a ternary quantizer -------------------------------------------------------------
+
+_PHI_1 = math.exp(-0.5) / math.sqrt(2 * math.pi)        # standard normal density at 1
+_TAIL_1 = math.erfc(1 / math.sqrt(2))                   # P(|z| > 1)
+_M2_ERROR = 1 - (2 * _PHI_1) ** 2 / _TAIL_1             # relative error of the ternary quantizer at Delta = std
+_TWN_ERROR = 0.190                                     # the ternary optimum for Gaussian weights (TWN chapter)
+
 
 @self_check
-def check_1(abc_bases) -> None:
-    """Check ``abc_bases(w, M)`` -> tensor (M, *w.shape) of sign(W - mean(W) + u_i std(W))."""
+def check_1(m2_prediction) -> str:
+    """Check ``m2_prediction() -> (delta_over_std, relative_error)``: ABC-Net with M = 2 on Gaussian weights."""
     label = _label(1)
-    expect(callable(abc_bases), label, "pass your function itself, e.g. check_1(abc_bases)")
-    cases = [
-        ("[1, 2, 3, 4], M = 3", torch.tensor([1.0, 2.0, 3.0, 4.0]), 3),
-        ("[1, 2, 3, 4, 5], M = 3 (the middle weight sits exactly on a threshold)",
-         torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0]), 3),
-        ("Gaussian filters (8, 3, 3) with a non-zero mean, M = 5",
-         weight_samples((8, 3, 3), "gaussian", scale=0.1, seed=1) + 0.05, 5),
-        ("Laplace weights, M = 2", weight_samples(300, "laplace", seed=2) - 0.2, 2),
-    ]
-    for what, w, m in cases:
-        got = abc_bases(w.clone(), m)
-        expect(isinstance(got, torch.Tensor), label, f"abc_bases should return a tensor, got {type(got).__name__}")
-        expect(got.shape == (m, *w.shape), label, f"on {what}: shape {tuple(got.shape)}, expected "
-                                                  f"{(m, *tuple(w.shape))}: the M bases stacked on a new first axis")
-        ref = abc.binary_bases(w, m)
-        got = got.detach().to(ref.dtype)
-        if torch.equal(got, ref):
-            continue
-        u = torch.linspace(-1.0, 1.0, m).reshape(-1, *([1] * w.dim()))
-        std = w.std(unbiased=False)
-        if bool((got == 0).any()):
-            hint = "a value exactly on a threshold gives torch.sign(0) = 0; binary bases need sign(0) = +1 " \
-                   "(qteach.binary.sign)."
-        elif torch.equal(got, torch.where(w.unsqueeze(0) + u * std >= 0, 1.0, -1.0)):
-            hint = "centre the weights first: W - mean(W), then add u_i * std(W)."
-        elif torch.equal(got, torch.where(w.unsqueeze(0) - w.mean() + torch.linspace(0.0, 1.0, m).reshape(u.shape)
-                                          * std >= 0, 1.0, -1.0)):
-            hint = "the shifts u_i are spread over [-1, 1]: u_i = -1 + (i - 1) * 2 / (M - 1)."
-        elif torch.equal(got, torch.where(w.unsqueeze(0) - w.mean() + u >= 0, 1.0, -1.0)):
-            hint = "scale the shifts by the standard deviation: + u_i * std(W)."
-        else:
-            hint = "B_i = sign(W - mean(W) + u_i * std(W)), u_i = -1 + (i - 1) * 2 / (M - 1), over the whole tensor."
-        fail(label, f"on {what}: the bases differ. {hint}")
-    passed(label, f"your bases match ABC-Net's on {len(cases)} tensors, a weight on a threshold included")
+    expect(callable(m2_prediction), label, "pass your function itself, e.g. check_1(m2_prediction)")
+    result = m2_prediction()
+    expect(isinstance(result, (tuple, list)) and len(result) == 2, label,
+           "return two numbers: (delta_over_std, relative_error)")
+    delta, error = (as_number(v, label, name) for v, name in zip(result, ("delta_over_std", "relative_error")))
+    if abs(delta - 1.0) >= 0.01:
+        hint = ("with M = 2 the shifts are u = -1 and +1: B_1 flips where W - mean(W) = std(W), B_2 where it is "
+                "-std(W); the level 0 lies between them.")
+        if abs(delta - 2.0) < 0.01:
+            hint = "that is the distance between the two thresholds; Delta is half of it, measured from the mean."
+        elif abs(delta - 0.612) < 0.02:
+            hint = "0.61 std is TWN's optimal threshold; ABC-Net's thresholds are fixed by u = +-1 instead."
+        fail(label, f"delta_over_std = {delta:.4g} is not where the zero level of M = 2 ends. {hint}")
+    if abs(error - _M2_ERROR) >= 0.01:
+        hints = [(1 - 2 / math.pi, "that is the error of one sign (M = 1, or XNOR-Net); two bases do better."),
+                 (_TWN_ERROR, ("that is TWN's optimal ternary error, at Delta = 0.61 std; ABC-Net's Delta is "
+                               "fixed elsewhere.")),
+                 (math.sqrt(_M2_ERROR), "the question asks for the squared error relative to ||W||^2, not its root."),
+                 (1 - _TAIL_1, "that is the fraction of weights set to 0, not the error.")]
+        hint = next((h for v, h in hints if abs(error - v) < 0.01),
+                    "for a ternary quantizer with threshold Delta, the relative error is 1 - (E[|W|; |W| > Delta])^2 "
+                    "/ (P(|W| > Delta) E[W^2]); for a standard normal, E[|W|; |W| > 1] = 2 phi(1) with phi the "
+                    "density.")
+        fail(label, f"relative_error = {error:.4g} is not the error of M = 2 on Gaussian weights. {hint}")
+    return passed(label, f"M = 2 is a ternary quantizer with Delta = std(W); its relative error on Gaussian weights "
+                         f"is {_M2_ERROR:.3f}, against {_TWN_ERROR:.2f} at TWN's optimal threshold")
 
 
 # --- exercise 2: the least-squares scales ------------------------------------------------------------------------

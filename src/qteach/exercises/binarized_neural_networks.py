@@ -1,7 +1,7 @@
 """Self-checks of the Binarized Neural Networks chapter (notebooks/2016/binarized_neural_networks.ipynb).
 
 Each check calls the student's function on several inputs, compares with a reference computed independently
-(:func:`qteach.papers.binarized_neural_networks.ap2`, an integer matrix product), and either prints the success
+(the frequencies of stochastic binarization, an integer matrix product), and either prints the success
 line or raises ``AssertionError`` with a hint that names the likely mistake.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 
 from qteach.checks import expect, expect_type, fail, passed, self_check
-from qteach.papers import binarized_neural_networks as bnn
 
 _SLUG = "binarized_neural_networks"
 
@@ -19,53 +18,56 @@ def _label(n: int) -> str:
     return f"ex-{_SLUG}-{n}"
 
 
-# --- exercise 1: AP2 ----------------------------------------------------------------------------------------
+# --- exercise 1: stochastic binarization --------------------------------------------------------------------
+
+_LEVELS = [-2.0, -1.0, -0.6, -0.2, 0.0, 0.2, 0.5, 0.9, 1.0, 1.5]
+_DRAWS = 40_000  # per level: a frequency's standard deviation is at most 0.0025, the tolerance 0.015 is 6 of them
 
 
-def _ap2_inputs():
-    g = torch.Generator().manual_seed(3)
-    return [
-        torch.tensor([3.0, 0.3, 1.0, 0.75, 6.0, 1.5, 100.0]),
-        torch.tensor([-3.0, -0.3, -6.0, 5.0]),
-        torch.tensor([0.0, 2.0, -0.0, 0.5]),
-        torch.randn(50, generator=g) * 4,
-    ]
-
-
-def _ap2_hint(got, x):
-    sign = torch.where(x < 0, -1.0, 1.0)
-    log = torch.log2(x.abs())
-    candidates = [
-        (torch.exp2(torch.round(log)), "keep the sign: AP2(x) = sign(x) * 2^round(log2|x|)."),
-        (sign * torch.exp2(torch.floor(log)), "round log2|x| to the nearest integer; floor always rounds down."),
-        (sign * torch.exp2(torch.ceil(log)), "round log2|x| to the nearest integer; ceil always rounds up."),
-        (sign * torch.round(x.abs()), "round the exponent log2|x|, not x itself."),
-    ]
-    finite = x != 0
-    for value, hint in candidates:
-        if got.shape == x.shape and torch.allclose(got[finite], value[finite]):
-            return hint
-    return "compute sign(x) * 2 ** round(log2(|x|)), and return 0 where x == 0."
+def _frequencies(got) -> torch.Tensor:
+    return (got > 0).double().mean(dim=1)
 
 
 @self_check
-def check_1(approx_pow2) -> str:
-    """Check ``approx_pow2(x)``: AP2 elementwise, with AP2(0) = 0."""
+def check_1(stochastic_sign) -> str:
+    """Check ``stochastic_sign(x, generator)``: +1 with probability clip((x + 1) / 2, 0, 1), else -1, drawn from
+    ``generator``; judged on the frequencies of 40,000 draws at each of 10 values of x."""
     label = _label(1)
-    expect(callable(approx_pow2), label, "pass your function itself, e.g. check_1(approx_pow2)")
-    for x in _ap2_inputs():
-        got = approx_pow2(x.clone())
-        expect_type(got, torch.Tensor, label, f"approx_pow2 of a tensor of shape {tuple(x.shape)}")
-        expected = bnn.ap2(x)
-        if got.shape != x.shape:
-            fail(label, f"the result has shape {tuple(got.shape)}, expected {tuple(x.shape)} (elementwise).")
-        zero = x == 0
-        if zero.any() and not torch.equal(got[zero].float().nan_to_num(1.0), torch.zeros(int(zero.sum()))):
-            fail(label, "AP2(0) should be 0: log2(0) is -inf, handle x == 0 separately (e.g. torch.where).")
-        if not torch.allclose(got.float(), expected):
-            fail(label, f"wrong values for x = {[round(v, 3) for v in x[:6].tolist()]}... {_ap2_hint(got, x)}")
-    return passed(label, "AP2 matches sign(x) 2^round(log2|x|) on 4 tensors (negatives, zeros, large and small "
-                         "values, 50 random ones)")
+    expect(callable(stochastic_sign), label, "pass your function itself, e.g. check_1(stochastic_sign)")
+    x = torch.tensor(_LEVELS).unsqueeze(1).expand(len(_LEVELS), _DRAWS).contiguous()
+    got = stochastic_sign(x.clone(), torch.Generator().manual_seed(0))
+    what = f"stochastic_sign(x of shape {tuple(x.shape)}, generator)"
+    expect_type(got, torch.Tensor, label, what)
+    if got.shape != x.shape:
+        fail(label, f"{what} has shape {tuple(got.shape)}, expected {tuple(x.shape)} (one draw per element).")
+    got = got.detach().double()
+    values = set(got.unique().tolist())
+    if not values <= {-1.0, 1.0}:
+        if values <= {0.0, 1.0}:
+            fail(label, "the result holds 0s and 1s: a binary activation is -1 or +1 (2 b - 1 maps one to the other).")
+        fail(label, f"the result should hold only -1 and +1, got values such as {sorted(values)[:4]}.")
+    again = stochastic_sign(x.clone(), torch.Generator().manual_seed(0))
+    expect(isinstance(again, torch.Tensor) and torch.equal(again.detach().double(), got), label,
+           "two calls with generators of the same seed gave different draws: draw the random numbers from the "
+           "generator passed in (e.g. torch.rand(x.shape, generator=generator)).")
+    levels = torch.tensor(_LEVELS, dtype=torch.float64)
+    freq = _frequencies(got)
+    expected = ((levels + 1) / 2).clamp(0, 1)
+    if bool(((freq - expected).abs() < 0.015).all()):
+        return passed(label, "P(+1) = clip((x + 1) / 2, 0, 1) at 10 values of x, within 0.015 over 40,000 draws each")
+    candidates = [
+        (torch.sigmoid(levels), ("that is the logistic sigmoid; BNN uses the hard sigmoid clip((x + 1) / 2, 0, 1), "
+                                 "cheaper and exactly 0 or 1 outside [-1, 1].")),
+        (1 - expected, "+1 and -1 are swapped: a large x should give +1 almost always."),
+        ((levels >= 0).double(), "these are deterministic signs: draw +1 with probability p, do not threshold at 0."),
+        (torch.full_like(levels, 0.5), "P(+1) should depend on x: p = clip((x + 1) / 2, 0, 1)."),
+    ]
+    for value, hint in candidates:
+        if bool(((freq - value).abs() < 0.015).all()):
+            fail(label, hint)
+    i = int((freq - expected).abs().argmax())
+    fail(label, f"at x = {_LEVELS[i]} the frequency of +1 is {freq[i].item():.3f}, expected about "
+                f"{expected[i].item():.3f}: return +1 where a uniform draw u < p = clip((x + 1) / 2, 0, 1), else -1.")
 
 
 # --- exercise 2: the first layer on bit planes --------------------------------------------------------------

@@ -7,6 +7,9 @@ raises ``AssertionError`` with a hint naming the likely mistake.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 
 from qteach.checks import expect, fail, passed, self_check
@@ -76,47 +79,64 @@ def check_1(stochastic_binarize) -> str:
                          "weights included")
 
 
-# --- exercise 2: one update of Algorithm 1 ------------------------------------------------------------------------
+# --- exercise 2: why the update goes to the real weights (predict, then simulate) ---------------------------------
 
-def _update_cases():
-    g = torch.Generator().manual_seed(8)
-    cases = [(torch.tensor([0.5, -0.9, 0.95, 0.0]), torch.tensor([1.0, 2.0, -1.0, 0.0]), 0.1)]
-    for lr in (0.01, 0.3):
-        cases.append((2 * torch.rand(50, generator=g) - 1, torch.randn(50, generator=g), lr))
-    cases.append((torch.tensor([1.0, -1.0]), torch.tensor([-5.0, 5.0]), 0.5))  # already on the clip
-    cases.append((torch.tensor([1.4, -2.0, 0.3]), torch.tensor([0.2, -0.1, 0.0]), 1.0))  # w outside [-1, 1]
-    return cases
-
-
-_UPDATE_MISTAKES = [  # (wrong formula of (w, g, lr), hint), tried in order; the first one matching every case wins
-    (lambda w, g, lr: w - lr * g, "is not clipped: Algorithm 1 clips the real-valued weight to [-1, 1] right after "
-                                  "the update (beyond +-1 a weight stops affecting w_b)."),
-    (lambda w, g, lr: torch.clamp(w, -1, 1) - lr * g, "clips before the update; clip the result: "
-                                                      "clip(w - lr * grad, -1, 1)."),
-    (lambda w, g, lr: torch.clamp(w + lr * g, -1, 1), "climbs the gradient: gradient descent subtracts lr * grad."),
-    (lambda w, g, lr: torch.where(w - lr * g >= 0, 1.0, -1.0), "returned binary values; the update goes to the "
-                                                               "real-valued weight w, which keeps accumulating small "
-                                                               "steps. Binarize only in the forward pass."),
+# (w0, grad, lr, steps with Algorithm 1, steps with the update applied to w_b): no case puts a weight on 0 exactly
+# (w0 / (lr * grad) is at least a sixth of a step away from an integer), so float rounding cannot move a flip.
+_FLIP_CASES = [
+    (0.32, 0.5, 0.1, 7, None),        # the exercise's example: 0.05 per step
+    (-0.55, -0.3, 0.2, 10, None),     # negative weight pushed up
+    (0.99, 0.0013, 1.0, 762, None),   # tiny steps add up over hundreds of updates
+    (0.3, -0.2, 0.5, None, None),     # pushed away from 0: never flips (the clip holds it at 1)
+    (0.9, 1.0, 1.5, 1, 1),            # one step larger than 1: both flip at once
+    (0.05, 0.4, 3.0, 1, 1),           # the step overshoots and is clipped to -1
 ]
 
 
+def _is_never(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isinf(value))
+
+
+def _as_steps(value, label: str, call: str):
+    if _is_never(value):
+        return None
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+        value = int(value.item())
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        fail(label, f"{call} returned {value!r}; return an int (the step of the first flip) or None (no flip within "
+                    "1000 steps)")
+    return int(value)
+
+
 @self_check
-def check_2(bc_update) -> str:
-    """Check ``bc_update(w, grad_wb, lr)`` = clip(w - lr * grad_wb, -1, 1)."""
+def check_2(steps_to_flip) -> str:
+    """Check ``steps_to_flip(w0, grad, lr, buggy)``: the first step at which the deterministic binary weight changes
+    sign under Algorithm 1 (``buggy=False``) or when the update is applied to ``w_b`` (``buggy=True``)."""
     label = _label(2)
-    expect(callable(bc_update), label, "pass your function itself, e.g. check_2(bc_update)")
-    results = []  # (w, g, lr, expected, got)
-    for w, g, lr in _update_cases():
-        call = f"bc_update(w, grad_wb, lr={lr})"
-        expected = torch.clamp(w - lr * g, -1, 1)
-        got = _require_tensor(bc_update(w.clone(), g.clone(), lr), label, call, expected.shape)
-        results.append((w, g, lr, expected, got))
-    wrong = [r for r in results if not torch.allclose(r[4], r[3], atol=1e-6)]
-    if wrong:
-        lr = wrong[0][2]
-        hint = next((hint for formula, hint in _UPDATE_MISTAKES
-                     if all(torch.allclose(got, formula(w, g, lr_), atol=1e-6) for w, g, lr_, _, got in results)),
-                    "differs from clip(w - lr * grad_wb, -1, 1).")
-        fail(label, f"bc_update(w, grad_wb, lr={lr}) {hint} ({len(wrong)} of {len(results)} cases are wrong.)")
-    return passed(label, f"Algorithm 1's update (step on the real weight, then clip to [-1, 1]) matches on "
-                         f"{len(results)} cases")
+    expect(callable(steps_to_flip), label, "pass your function itself, e.g. check_2(steps_to_flip)")
+    for w0, grad, lr, right, wrong_update in _FLIP_CASES:
+        for buggy, expected in ((False, right), (True, wrong_update)):
+            call = f"steps_to_flip({w0}, {grad}, {lr}, buggy={buggy})"
+            got = _as_steps(steps_to_flip(w0, grad, lr, buggy), label, call)
+            if got == expected:
+                continue
+            if not buggy and expected is None:
+                hint = ("here the gradient pushes the weight away from 0 (w - lr * grad grows), and the clip holds "
+                        "it at +-1: its sign never changes.")
+            elif not buggy and got is None:
+                hint = ("with Algorithm 1 the real weight keeps every small step, so enough steps in the same "
+                        "direction must flip it: simulate up to 1000 steps of w <- clip(w - lr * grad, -1, 1).")
+            elif not buggy and abs(got - expected) == 1:
+                hint = ("off by one: count the updates from 1, and report the first t at which sign(w_t) differs "
+                        "from sign(w0), with sign(0) = +1.")
+            elif buggy and got == right and right != expected:
+                hint = ("that is Algorithm 1's answer; the buggy version replaces w by clip(sign(w) - lr * grad, -1, 1) "
+                        "at every step. Look at where each of its steps starts from.")
+            elif buggy:
+                hint = ("the buggy version computes w <- clip(sign(w) - lr * grad, -1, 1): every step starts again "
+                        "from +1 or -1.")
+            else:
+                hint = "simulate w <- clip(w - lr * grad, -1, 1) and stop at the first step where the sign changes."
+            fail(label, f"{call} returned {got}, expected {expected} (None = no flip within 1000 steps). Hint: {hint}")
+    return passed(label, f"flip steps correct for Algorithm 1 and for the update applied to w_b on "
+                         f"{len(_FLIP_CASES)} weights, including tiny steps and steps larger than 1")

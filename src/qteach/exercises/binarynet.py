@@ -1,7 +1,7 @@
 """Self-checks of the BinaryNet chapter (notebooks/2016/binarynet.ipynb).
 
 Each check calls the student's function on several inputs, compares with a reference computed independently (a
-float dot product of signs; batch norm evaluated in float64 at every integer of a range), and either prints the
+float dot product of signs, for the fixed version of :func:`buggy_dot`; batch norm evaluated in float64 at every integer of a range), and either prints the
 success line or raises ``AssertionError`` with a hint that names the likely mistake.
 """
 
@@ -22,44 +22,57 @@ def _label(n: int) -> str:
     return f"ex-{_SLUG}-{n}"
 
 
-# --- exercise 1: one XNOR-popcount dot product ------------------------------------------------------------------
+# --- exercise 1: find the bug in a port of the paper's kernel --------------------------------------------------
+
+
+def buggy_dot(a_words, b_words, k):
+    """sign(a) . sign(b) from the 32-bit words of ``binarynet.concatenate`` (a port of the paper's kernel; buggy)."""
+    p = 0
+    for x, y in zip(a_words.tolist(), b_words.tolist()):
+        p += (~(x ^ y) & 0xFFFFFFFF).bit_count()  # agreements in one 32-bit word
+    return 2 * p - k
 
 
 def _dot_inputs():
     g = torch.Generator().manual_seed(2)
-    a1, b1 = torch.randn(70, generator=g), torch.randn(70, generator=g)
-    a2 = torch.tensor([0.0, -1.0, 2.0, 0.0])  # exact zeros: sign(0) = +1
-    b2 = torch.tensor([1.0, 1.0, -3.0, 0.5])
-    return [(a1, b1), (a2, b2), (torch.tensor([-1.0]), torch.tensor([-4.0])), (torch.ones(32), -torch.ones(32))]
+    pairs = [(torch.randn(k, generator=g), torch.randn(k, generator=g)) for k in (70, 5, 32, 100, 64, 33)]
+    pairs.append((torch.tensor([0.0, -1.0, 2.0, 0.0]), torch.tensor([1.0, 1.0, -3.0, 0.5])))  # sign(0) = +1
+    pairs.append((torch.tensor([-1.0]), torch.tensor([-4.0])))
+    pairs.append((torch.ones(31), -torch.ones(31)))
+    return pairs
 
 
 @self_check
-def check_1(xnor_popcount_dot) -> str:
-    """Check ``xnor_popcount_dot(a, b)`` for 1-D real tensors: sign(a) . sign(b) as an int, via bits."""
+def check_1(fixed_dot) -> str:
+    """Check ``fixed_dot(a_words, b_words, k)`` for the words of two 1-D tensors of length k: sign(a) . sign(b)."""
     label = _label(1)
-    expect(callable(xnor_popcount_dot), label, "pass your function itself, e.g. check_1(xnor_popcount_dot)")
+    expect(callable(fixed_dot), label, "pass your function itself, e.g. check_1(fixed_dot)")
+    from qteach.papers.binarynet import concatenate
+
     for a, b in _dot_inputs():
-        got = xnor_popcount_dot(a.clone(), b.clone())
+        k = a.numel()
+        got = fixed_dot(concatenate(a), concatenate(b), k)
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
         if isinstance(got, bool) or not isinstance(got, numbers.Real) or got != int(got):
             fail(label, f"return an integer (a Python int), got {got!r}")
-        k = a.numel()
         expected = int((sign(a) * sign(b)).sum())
-        agreements = (k + expected) // 2
         if got != expected:
+            pad = -k % 32
             hints = {
-                agreements: "that is popcount(xnor) = the number of agreements p; the dot product is 2p - K.",
-                k - agreements: "that counts disagreements; the dot product is 2 * agreements - K.",
-                2 * agreements: "subtract K: every position contributes +1 or -1, so the dot product is 2p - K.",
-                int((torch.sign(a) * torch.sign(b)).sum()): "a value of exactly 0 must count as +1 (x >= 0 gives "
-                                                            "bit 1), as torch.sign(0) = 0 is not a binary value.",
+                expected + 2 * pad: "that is what buggy_dot returns: the padding bits are still counted.",
+                expected + pad: "half-way there: each padding bit counted as an agreement adds 2 to 2p - K, "
+                                "not 1.",
+                expected - 2 * pad: "you corrected for the padding even where it was not counted, or twice.",
+                expected - pad: "the correction is off: only the padding bits of the last word are extra "
+                                "agreements, 32 ceil(K / 32) - K of them.",
             }
-            default = ("set bit i for a_i >= 0, XNOR the two words, count the ones (p) among the first K bits, "
-                       "return 2p - K.")
-            fail(label, f"for K = {k} you returned {got}, expected {expected}. {hints.get(int(got), default)}")
-    return passed(label, "2 popcount(xnor) - K equals the dot product of signs on 4 pairs (K = 70, 4, 1, 32; "
-                         "exact zeros)")
+            default = ("count the agreements p among the K real bits only (mask the padding of the last word), "
+                       "and return 2p - K.")
+            fail(label, f"for K = {k} ({pad} padding bits) you returned {int(got)}, expected {expected}. "
+                        f"{hints.get(int(got), default)}")
+    return passed(label, "the dot product of signs is right for K = 70, 5, 32, 100, 64, 33, 4, 1 and 31, with and "
+                         "without padding")
 
 
 # --- exercise 2: batch norm + sign as an integer threshold ------------------------------------------------------

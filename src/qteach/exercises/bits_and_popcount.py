@@ -125,57 +125,78 @@ def check_2(padded_taps) -> str:
                          "including no padding and 1x1 kernels")
 
 
-# --- exercise 3: bit-serial dot product (DoReFa-Net) -----------------------------------------------------------
+# --- exercise 3: bit-serial dot product with signed (two's-complement) weights --------------------------------
 
 def _serial_cases():
     generator = torch.Generator().manual_seed(12)
     cases = []
-    for a_bits, b_bits, k in [(2, 2, 10), (1, 1, 64), (3, 2, 7), (4, 4, 100), (2, 3, 1)]:
+    for a_bits, b_bits, k in [(2, 2, 10), (1, 2, 64), (3, 2, 7), (4, 4, 100), (2, 3, 1), (2, 1, 9)]:
         a = torch.randint(0, 2**a_bits, (k,), generator=generator).tolist()
-        b = torch.randint(0, 2**b_bits, (k,), generator=generator).tolist()
+        b = torch.randint(-(2 ** (b_bits - 1)), 2 ** (b_bits - 1), (k,), generator=generator).tolist()
         cases.append((a, b, a_bits, b_bits))
-    cases.append(([3, 3, 3, 3, 3], [3, 3, 3, 3, 3], 2, 2))  # every bit set
-    cases.append(([0, 0, 0], [7, 5, 1], 1, 3))              # a is all zero
+    cases.append(([3, 3, 3, 3, 3], [-2, -2, -2, -2, -2], 2, 2))   # the most negative weight everywhere
+    cases.append(([7, 5, 1], [-1, -1, -1], 3, 3))                 # -1: every bit set
+    cases.append(([0, 0, 0], [-4, 3, -1], 1, 3))                  # a is all zero
     return cases
 
 
 def _plane(values, i: int) -> int:
+    """Plane ``i`` as a Python int: bit ``k`` is bit ``i`` of element ``k`` (two's complement for negatives)."""
     return sum(((v >> i) & 1) << k for k, v in enumerate(values))
 
 
+def _serial(a, b, p, q, weight_a, weight_b):
+    return sum(weight_a(i, p) * weight_b(j, q) * (_plane(a, i) & _plane(b, j)).bit_count()
+               for i in range(p) for j in range(q))
+
+
+def _unsigned(i, bits):
+    return 2**i
+
+
+def _twos(i, bits):
+    return -(2**i) if i == bits - 1 else 2**i
+
+
 _SERIAL_MISTAKES = [  # (wrong formula of (a, b, a_bits, b_bits), hint)
-    (lambda a, b, p, q: sum((_plane(a, i) & _plane(b, j)).bit_count() for i in range(p) for j in range(q)),
-     "each pair of planes must be weighted by 2**(i + j) (shift left by i + j)."),
-    (lambda a, b, p, q: sum((_plane(a, i) & _plane(b, i)).bit_count() << (2 * i) for i in range(min(p, q))),
-     "sum over all pairs (i, j) of planes, not only i == j."),
-    (lambda a, b, p, q: sum((_plane(a, i) ^ _plane(b, j)).bit_count() << (i + j) for i in range(p) for j in range(q)),
-     "combine the planes with AND (both bits 1), not XOR: these are 0/1 values, not +-1."),
-    (lambda a, b, p, q: sum((_plane(a, i) | _plane(b, j)).bit_count() << (i + j) for i in range(p) for j in range(q)),
-     "combine the planes with AND (both bits 1), not OR."),
+    (lambda a, b, p, q: _serial(a, b, p, q, _unsigned, _unsigned),
+     "this is the unsigned formula: it reads b's top bit as +2**(B-1), but in two's complement the top bit "
+     "weighs -2**(B-1), so its plane's popcounts must be subtracted."),
+    (lambda a, b, p, q: _serial(a, b, p, q - 1, _unsigned, _unsigned),
+     "do not drop b's top (sign) plane: it carries the weight -2**(B-1)."),
+    (lambda a, b, p, q: _serial(a, b, p, q, _twos, _twos),
+     "a is unsigned (activations after a ReLU): only b's top plane is negative, a's top plane weighs +2**(A-1)."),
+    (lambda a, b, p, q: -_serial(a, b, p, q, _unsigned, _twos),
+     "the sign is flipped: only the terms with b's top plane are negative."),
+    (lambda a, b, p, q: _serial([abs(v) for v in a], [abs(v) for v in b], p, q, _unsigned, _unsigned),
+     "the planes of a negative number are its two's-complement bits ((v >> j) & 1 in Python gives them); "
+     "taking abs() loses the sign."),
 ]
 
 
 @self_check
-def check_3(bitserial_dot) -> str:
-    """Check ``bitserial_dot(a, b, a_bits, b_bits)`` against :func:`qteach.bitops.bitserial_matmul`."""
+def check_3(signed_bitserial_dot) -> str:
+    """Check ``signed_bitserial_dot(a, b, a_bits, b_bits)`` (``a`` unsigned, ``b`` two's complement) against the
+    integer dot product."""
     label = _label(3)
-    expect(callable(bitserial_dot), label, "pass your function itself, e.g. check_3(bitserial_dot)")
+    expect(callable(signed_bitserial_dot), label, "pass your function itself, e.g. check_3(signed_bitserial_dot)")
     cases = _serial_cases()
     results = []  # (a, b, a_bits, b_bits, expected, got)
     for a, b, a_bits, b_bits in cases:
-        expected = int(bitops.bitserial_matmul(torch.tensor([a]), torch.tensor([b]), a_bits, b_bits)[0, 0])
-        got = _as_int(bitserial_dot(list(a), list(b), a_bits, b_bits), label,
-                      f"bitserial_dot(..., {a_bits}, {b_bits})")
+        expected = int(torch.tensor(a) @ torch.tensor(b))
+        got = _as_int(signed_bitserial_dot(list(a), list(b), a_bits, b_bits), label,
+                      f"signed_bitserial_dot(..., {a_bits}, {b_bits})")
         results.append((a, b, a_bits, b_bits, expected, got))
     wrong = [r for r in results if r[5] != r[4]]
     if wrong:
-        a, _, a_bits, b_bits, expected, got = wrong[0]
+        a, b, a_bits, b_bits, expected, got = wrong[0]
         hint = next((hint for formula, hint in _SERIAL_MISTAKES
                      if all(formula(a_, b_, p, q) == g for a_, b_, p, q, _, g in results)),
-                    "plane i of a vector has bit k equal to bit i of element k; add popcount(a_i & b_j) << (i + j) "
-                    "over all i < a_bits, j < b_bits.")
-        fail(label, f"bitserial_dot(a={a[:6]}{'...' if len(a) > 6 else ''}, b=..., {a_bits}, {b_bits}) returned "
-                    f"{got}, expected {expected} (= the integer dot product); {len(wrong)} of {len(results)} cases "
-                    f"are wrong. {hint}")
-    return passed(label, f"bit-serial dot product equals bitops.bitserial_matmul on {len(cases)} vector pairs "
-                         "of 1 to 4 bits")
+                    "add 2**i * w_j * popcount(a_i & b_j) over all plane pairs, with w_j = 2**j for the lower planes "
+                    "of b and w_j = -2**(B-1) for its top plane.")
+        fail(label, f"signed_bitserial_dot(a={a[:6]}{'...' if len(a) > 6 else ''}, b={b[:6]}"
+                    f"{'...' if len(b) > 6 else ''}, {a_bits}, {b_bits}) returned {got}, expected {expected} (= the "
+                    f"integer dot product); {len(wrong)} of {len(results)} cases are wrong. {hint}")
+    return passed(label, f"the signed bit-serial dot product equals the integer dot product on {len(cases)} vector "
+                         "pairs (unsigned a of 1 to 4 bits, two's-complement b of 1 to 4 bits, most negative values "
+                         "included)")

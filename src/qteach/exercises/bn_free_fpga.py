@@ -6,8 +6,6 @@ either prints the success line or raises ``AssertionError`` with a hint naming t
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from qteach.checks import expect, expect_type, fail, passed, self_check
@@ -91,40 +89,77 @@ def check_1(integer_bias) -> str:
                          "with and without an accumulator scale")
 
 
-# --- exercise 2: bits of the integer bias ----------------------------------------------------------------------
+# --- exercise 2: change the memory budget, predict the precision ---------------------------------------------
 
-_CASES_2 = [1, 2, 3, 7, 8, 63, 64, 65, 127, 128, 576, 1024, 4608, 6885]
+def _params_bits(layers, bits, norm="bn_free", feature_maps=False):
+    total = sum(bf.layer_memory_bits(layer, weight_bits=bits, norm=norm)["total"] for layer in layers)
+    if feature_maps:
+        total += 2 * max(layer.positions * layer.channels for layer in layers)
+    return total
 
 
-_WRONG_2 = [
-    (lambda m: math.ceil(math.log2(m)) + 1 if m > 1 else 1,
-     "for M = 2^k that is one bit short: the bias must reach -M-1 and +M, so 2^(b-1) >= M + 1, "
-     "i.e. b = ceil(log2(M + 1)) + 1."),
-    (lambda m: math.ceil(math.log2(m + 1)),
-     "one bit for the sign is missing: a two's-complement b-bit integer holds [-2^(b-1), 2^(b-1) - 1]."),
-    (lambda m: math.ceil(math.log2(2 * m + 2)) + 1, "one bit too many: 2^(b-1) >= M + 1 is enough."),
-    (lambda m: 32, "a float32 or int32 would work, but the point is the smallest width: b = ceil(log2(M + 1)) + 1."),
-]
+def max_weight_bits_reference(layers, bram_bits, norm="bn_free", feature_maps=False) -> int:
+    """The largest weight width b in 1..32 whose parameters (b-bit weights and BN-free biases) fit ``bram_bits``;
+    0 if not even 1-bit weights fit."""
+    best = 0
+    for bits in range(1, 33):
+        if _params_bits(layers, bits, norm, feature_maps) <= bram_bits:
+            best = bits
+    return best
+
+
+def _digits_layers():
+    return [bf.LayerShape("hidden 1", 64, 128, 1, 64 * 16), bf.LayerShape("hidden 2", 128, 128, 1, 128),
+            bf.LayerShape("output", 128, 10, 1, 128, binarized_output=False)]
+
+
+def _cases_2():
+    cifar, imagenet, digits = bf.vgg16_layers(32, 10, 512), bf.vgg16_layers(224, 1000, 4096), _digits_layers()
+    bram = bf.XCZU9EG_BRAM_BITS
+    return [
+        ("CIFAR-size VGG-16, XCZU9EG BRAM", cifar, bram),
+        ("ImageNet VGG-16, XCZU9EG BRAM", imagenet, bram),
+        ("ImageNet VGG-16, 5 x the XCZU9EG BRAM", imagenet, 5 * bram),
+        ("CIFAR-size VGG-16, exactly its 2-bit parameters", cifar, _params_bits(cifar, 2)),
+        ("CIFAR-size VGG-16, one bit short of its 2-bit parameters", cifar, _params_bits(cifar, 2) - 1),
+        ("the digits BNN, 60,000 bits", digits, 60_000),
+        ("the digits BNN, 1 Gb", digits, 2**30),
+    ]
 
 
 @self_check
-def check_2(bias_bits) -> str:
-    """Check ``bias_bits(acc_bound)``: the two's-complement width that holds every bias in [-M-1, M]."""
+def check_2(max_weight_bits) -> str:
+    """Check ``max_weight_bits(layers, bram_bits)``: the largest weight width in 1..32 whose weights and BN-free
+    biases fit in ``bram_bits`` (0 if none)."""
     label = _label(2)
-    expect(callable(bias_bits), label, "pass your function itself, e.g. check_2(bias_bits)")
-    answers = {}
-    for m in _CASES_2:
-        got = bias_bits(m)
+    expect(callable(max_weight_bits), label, "pass your function itself, e.g. check_2(max_weight_bits)")
+    cases = _cases_2()
+    answers = []
+    for what, layers, bram_bits in cases:
+        got = max_weight_bits(list(layers), bram_bits)
         if hasattr(got, "item"):
             got = got.item()
         if isinstance(got, float) and got.is_integer():
             got = int(got)
-        expect_type(got, int, label, f"bias_bits({m})")
-        answers[m] = got
-    wrong = [m for m in _CASES_2 if answers[m] != bf.integer_bias_bits(m)]
-    if wrong:
-        m = wrong[0]
-        hint = next((h for f, h in _WRONG_2 if all(answers[k] == f(k) for k in _CASES_2)),
-                    "find the smallest b with -2^(b-1) <= -M-1 and M <= 2^(b-1) - 1.")
-        fail(label, f"bias_bits({m}) = {answers[m]}, expected {bf.integer_bias_bits(m)}. {hint}")
-    return passed(label, f"widths match for {len(_CASES_2)} accumulator bounds, powers of two included")
+        expect(isinstance(got, int) and not isinstance(got, bool), label,
+               f"max_weight_bits should return an int (a number of bits), got {type(got).__name__}")
+        answers.append(got)
+    refs = [max_weight_bits_reference(layers, bram_bits) for _, layers, bram_bits in cases]
+    if answers == refs:
+        return passed(label, f"your precision limits are right for {len(cases)} networks and memory budgets")
+    mistakes = [
+        ([r + 1 if r < 32 else r for r in refs],
+         "one of your widths already overflows the budget: return the largest width that fits."),
+        ([max_weight_bits_reference(l, m, norm="none") for _, l, m in cases],
+         "count the BN-free biases too: each binarized output stores one integer bias (layer_memory_bits)."),
+        ([max_weight_bits_reference(l, m, norm="batchnorm") for _, l, m in cases],
+         "the network is BN-free: one small integer bias per neuron, not four float32 BN parameters."),
+        ([max_weight_bits_reference(l, m, feature_maps=True) for _, l, m in cases],
+         "count the parameters only (weights and biases, as in the slider figure), not the feature maps."),
+    ]
+    hint = next((h for wrong, h in mistakes if answers == wrong),
+                "add weights (fan_in * channels * bits) and biases over all layers, and keep the largest bits in "
+                "1..32 whose total is <= bram_bits (0 if none).")
+    i = next(i for i, (got, ref) in enumerate(zip(answers, refs)) if got != ref)
+    what, _, bram_bits = cases[i]
+    fail(label, f"on {what} ({bram_bits:,} bits): {answers[i]}, expected {refs[i]}. {hint}")

@@ -37,32 +37,67 @@ def _compare(got, expected, ties, label, what, hint_of):
                     f"{expected.flatten()[i].item():.6g}. {hint_of(got)}")
 
 
-# --- exercise 1: quantize_k ---------------------------------------------------------------------------------------
+# --- exercise 1: the spread of the noisy gradient (eq. 12) ----------------------------------------------------
+
+def _gradient_std(dr: torch.Tensor, k: int) -> torch.Tensor:
+    """The exact standard deviation of each component of ``dorefa.quantize_gradient(dr, k)`` for one sample."""
+    n = 2**k - 1
+    m = dr.abs().max()
+    x = (dr / (2 * m) + 0.5) * n                  # in units of one step: the levels are the integers 0..n
+    low = x.floor()
+    p = x - low                                    # probability of rounding up to low + 1
+    return 2 * m * torch.sqrt((p * (1 - p)).clamp(min=0.0)) / n
+
 
 @self_check
-def check_1(my_quantize_k) -> str:
-    """Check ``my_quantize_k(r, k)`` against eq. 5 on values in [0, 1] for k = 1, 2, 3, 4, 8."""
+def check_1(gradient_std) -> str:
+    """Check ``gradient_std(dr, k)``, the exact per-component standard deviation of the k-bit noisy gradient."""
     label = _label(1)
-    expect(callable(my_quantize_k), label, "pass your function itself, e.g. check_1(my_quantize_k)")
-    gen = torch.Generator().manual_seed(0)
-    r = torch.cat([torch.tensor([0.0, 1.0, 0.1, 0.9]), torch.rand(300, generator=gen, dtype=torch.float64)])
-    r = r.to(torch.float64)
-    for k in [1, 2, 3, 4, 8]:
-        n = 2**k - 1
-        expected = dorefa.quantize_k(r, k)
-
-        def hint(got, n=n, k=k):
-            if torch.allclose(got, torch.floor(r * n) / n):
-                return "that is floor: round to the nearest level (torch.round)."
-            if torch.allclose(got, torch.round(r * 2**k) / 2**k):
-                return f"use 2^k - 1 = {n} steps, not 2^k = {2**k}: there are 2^k levels from 0 to 1 inclusive."
-            if torch.allclose(got, torch.round(r * n)):
-                return f"these are the integer codes; divide by 2^k - 1 = {n} to return to [0, 1]."
-            return f"r_o = round((2^k - 1) r) / (2^k - 1), here with 2^k - 1 = {n}."
-
-        got = my_quantize_k(r.clone(), k)
-        _compare(got, expected, _near_tie(r * n), label, f"my_quantize_k(r, k={k})", hint)
-    return passed(label, "eq. 5 matches on 304 values in [0, 1] for k = 1, 2, 3, 4 and 8")
+    expect(callable(gradient_std), label, "pass your function itself, e.g. check_1(gradient_std)")
+    gen = torch.Generator().manual_seed(2)
+    cases = [
+        torch.tensor([0.02, -0.1, 0.3, -1.0], dtype=torch.float64),
+        torch.tensor([0.0, 0.5, -2.0, 1.0, 2.0], dtype=torch.float64),      # values right on a level
+        0.01 * torch.randn(40, generator=gen, dtype=torch.float64),
+    ]
+    for dr in cases:
+        m = float(dr.abs().max())
+        for k in [1, 2, 3, 4, 8]:
+            n = 2**k - 1
+            expected = _gradient_std(dr, k)
+            what = f"gradient_std(dr of {dr.numel()} values, k={k})"
+            got = gradient_std(dr.clone(), k)
+            expect_type(got, torch.Tensor, label, what)
+            if got.shape != dr.shape:
+                fail(label, f"{what} has shape {tuple(got.shape)}, expected {tuple(dr.shape)}: one standard "
+                            f"deviation per component")
+            got = got.detach().to(torch.float64)
+            # compared as variances: a standard deviation near 0 is the square root of a tiny number, which a
+            # float32 answer legitimately gets wrong in its first digits
+            if torch.allclose(got**2, expected**2, rtol=1e-4, atol=1e-6 * m * m):
+                continue
+            x = dr / (2 * m) + 0.5
+            if torch.allclose(got, expected**2, rtol=1e-5, atol=1e-7 * m * m):
+                hint = "that looks like the variance: return its square root, the standard deviation."
+            elif torch.allclose(got, expected / (2 * m), rtol=1e-5, atol=1e-7) or torch.allclose(
+                    got, expected / 2, rtol=1e-5, atol=1e-7 * m):
+                hint = ("right shape, wrong scale: eq. 12 maps the rounded value back by 2 max|dr| (q - 1/2); "
+                        "the standard deviation scales by the same factor 2 max|dr|.")
+            elif torch.allclose(got, torch.full_like(got, 2 * m / (n * 12**0.5)), rtol=1e-4):
+                hint = ("that is the spread of the added noise N(k) itself; the output is rounded to one of two "
+                        "levels, so its spread depends on where x lies between them.")
+            elif torch.allclose(got, 2 * m * torch.sqrt(x * (1 - x)), rtol=1e-5, atol=1e-7 * m):
+                hint = (f"with k = {k} the two levels around x are 1/(2^k - 1) = 1/{n} apart, not 0 and 1: the "
+                        f"probability of rounding up is measured from the lower level, in steps.")
+            elif torch.allclose(got, expected, rtol=0.05, atol=0.02 * m):
+                hint = "close, but not exact: compute the standard deviation from the probabilities, do not sample."
+            else:
+                hint = ("write x = dr / (2 max|dr|) + 1/2; the noise rounds it to one of the two levels around "
+                        "it; a value that takes the upper of two levels with probability p has variance "
+                        "p (1 - p) times the squared distance between them.")
+            i = int((got**2 - expected**2).abs().argmax())
+            fail(label, f"{what}: element {i} is {got[i].item():.6g}, expected {expected[i].item():.6g}. {hint}")
+    return passed(label, "the exact spread of the k-bit noisy gradient matches for k = 1, 2, 3, 4 and 8")
 
 
 # --- exercise 2: tanh-normalised weights (eq. 9) ------------------------------------------------------------------

@@ -6,8 +6,6 @@ prints the success line or raises ``AssertionError`` with a hint naming the like
 
 from __future__ import annotations
 
-import torch
-
 from qteach.checks import expect, expect_type, fail, passed, self_check
 from qteach.papers import fp_bnn as fb
 
@@ -70,60 +68,44 @@ def check_1(stage_heights) -> str:
                          "column profiles")
 
 
-# --- exercise 2: shift-based batch normalization --------------------------------------------------------------
+# --- exercise 2: the PEs that matter ----------------------------------------------------------------------------
 
-def _cases_2():
-    g = torch.Generator().manual_seed(3)
-    x = torch.randn(40, 16, generator=g) * 5
-    gamma = torch.randn(16, generator=g) * 2                 # some negative
-    beta, mean = torch.randn(16, generator=g), torch.randn(16, generator=g) * 3
-    var = torch.rand(16, generator=g) * 4
-    f = lambda *v: torch.tensor(v)  # noqa: E731
-    return [(f([5.0, 1.0]), f(3.0, -0.3), f(1.0, 0.0), f(2.0, 0.0), f(0.0, 0.0), 1.0),
-            (x, gamma, beta, mean, var, 1e-5)]
+_CASES_2 = [(4096, 1351), (4096, 1219), (4096, 961), (4096, 505), (10, 4), (10, 3), (100, 33), (7, 7), (7, 20),
+            (100, 1), (4096, 61)]
 
 
-def _wrong_2(x, gamma, beta, mean, var, eps, kind):
-    scale = gamma / torch.sqrt(var + eps)
-    if kind == "floor":
-        p = torch.sign(scale) * torch.exp2(torch.floor(torch.log2(scale.abs())))
-    elif kind == "abs":
-        p = torch.exp2(torch.round(torch.log2(scale.abs())))
-    elif kind == "gamma_only":
-        p = fb.ap2(gamma) / torch.sqrt(var + eps)
-    elif kind == "exact":
-        p = scale
-    else:  # shift applied to the whole output
-        return fb.ap2((x - mean) * scale + beta)
-    return (x - mean) * p + beta
-
-
-_HINTS_2 = [
-    ("exact", "that is ordinary batch norm: round the scale gamma / sqrt(var + eps) to a power of two, AP2(s) = "
-              "sign(s) * 2**round(log2|s|)."),
-    ("floor", "round log2|s| to the nearest integer (torch.round), do not floor it."),
-    ("abs", "keep the sign of the scale: AP2(s) = sign(s) * 2**round(log2|s|); gamma can be negative."),
-    ("gamma_only", "round the whole scale gamma / sqrt(var + eps), not gamma alone: the division is what costs a "
-                   "multiplier."),
-    ("output", "only the scale is a power of two; subtract the mean before and add beta after the shift."),
-]
+def pes_needed_reference(fan_out: int, pes: int) -> int:
+    """The fewest PEs that finish ``fan_out`` neurons in as few rounds as ``pes`` PEs do: ceil(N / ceil(N / P))."""
+    rounds = -(-fan_out // pes)
+    return -(-fan_out // rounds)
 
 
 @self_check
-def check_2(shift_bn) -> str:
-    """Check ``shift_bn(x, gamma, beta, mean, var, eps)`` against :func:`qteach.papers.fp_bnn.shift_batch_norm`."""
+def check_2(pes_needed) -> str:
+    """Check ``pes_needed(fan_out, pes)``: ceil(N / ceil(N / P)), the PEs that set the cycle count."""
     label = _label(2)
-    expect(callable(shift_bn), label, "pass your function itself, e.g. check_2(shift_bn)")
-    for case in _cases_2():
-        got = shift_bn(*case)
-        expect_type(got, torch.Tensor, label, "shift_bn(...)")
-        expected = fb.shift_batch_norm(*case)
-        if got.shape != expected.shape:
-            fail(label, f"the result has shape {tuple(got.shape)}, expected {tuple(expected.shape)}")
-        if not torch.allclose(got.double(), expected.double(), rtol=1e-5, atol=1e-5):
-            hint = next((h for kind, h in _HINTS_2
-                         if torch.allclose(got.double(), _wrong_2(*case, kind).double(), rtol=1e-5, atol=1e-5)),
-                        "y = (x - mean) * AP2(gamma / sqrt(var + eps)) + beta with AP2(s) = sign(s) * "
-                        "2**round(log2|s|).")
-            fail(label, f"shift_bn differs from the shift-based BN. {hint}")
-    return passed(label, "matches the AP2 shift-based batch norm, negative gammas included")
+    expect(callable(pes_needed), label, "pass your function itself, e.g. check_2(pes_needed)")
+    for fan_out, pes in _CASES_2:
+        got = pes_needed(fan_out, pes)
+        if hasattr(got, "item"):
+            got = got.item()
+        if isinstance(got, float) and got.is_integer():
+            got = int(got)
+        expect(isinstance(got, int) and not isinstance(got, bool), label,
+               f"pes_needed should return an int (a number of PEs), got {type(got).__name__}")
+        ref = pes_needed_reference(fan_out, pes)
+        if got == ref:
+            continue
+        rounds = -(-fan_out // pes)
+        hint = ("count the rounds R = ceil(N / P) that P PEs need, then the fewest PEs that still finish in R rounds.")
+        if got == rounds:
+            hint = "that is the number of rounds ceil(N / P); the question asks for PEs."
+        elif got == fan_out // rounds:
+            hint = ("round up: with floor(N / R) PEs, R rounds leave some neurons over and need one round more.")
+        elif got == min(pes, fan_out):
+            hint = ("not every PE is busy in the last round: fewer PEs can finish the same number of rounds "
+                    "(4096 outputs on 1351 PEs take 4 rounds, and so do they on 1024).")
+        elif got == pes:
+            hint = "with more PEs than neurons the extra PEs have nothing to do at all."
+        fail(label, f"pes_needed({fan_out}, {pes}) = {got}, expected {ref}. {hint}")
+    return passed(label, f"your PE counts are right for {len(_CASES_2)} layers, divisible or not")

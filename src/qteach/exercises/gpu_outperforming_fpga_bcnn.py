@@ -75,40 +75,40 @@ def check_1(pipeline_images_per_s) -> str:
                          "balanced and unbalanced")
 
 
-# --- exercise 2: bits of a line buffer ------------------------------------------------------------------------
+# --- exercise 2: the launch overhead that decides batch 1 ----------------------------------------------------
 
-_CASES_2 = [(7, 3, 3), (32, 128, 3), (16, 256, 3), (10, 1, 1), (28, 64, 5), (8, 32, 2)]
+_CASES_2 = [(9, 6209.0, 1), (9, 6209.0, 8), (3, 1000.0, 1), (20, 250.0, 4), (1, 1e6, 32)]
 
-_WRONG_2 = [
-    (lambda w, c, k: k * w * c, "k full rows are more than needed: when the window's last pixel arrives, its first "
-                                "arrived (k-1) rows and (k-1) pixels earlier, so hold (k-1)*W + k pixels."),
-    (lambda w, c, k: (k - 1) * w * c, "(k-1) full rows are not quite enough: the current row's first k pixels of the "
-                                      "window are needed too, (k-1)*W + k pixels."),
-    (lambda w, c, k: (k - 1) * w + k, "each pixel carries one bit per channel: multiply by the number of channels."),
-    (lambda w, c, k: k * k * c, "that is one window, not the buffer: the rows above must be kept until the window "
-                                "slides over them, (k-1)*W + k pixels."),
-]
+
+def max_launch_overhead_reference(n_layers: int, fpga_images_per_s: float, batch: int) -> float:
+    """B / (n_layers * R): a batch of B images costs at least n_layers launches, which must fit in B / R seconds."""
+    return batch / (n_layers * fpga_images_per_s)
 
 
 @self_check
-def check_2(line_buffer) -> str:
-    """Check ``line_buffer(width, channels, kernel)``: bits of the line buffer of a streaming binary convolution."""
+def check_2(max_launch_overhead) -> str:
+    """Check ``max_launch_overhead(n_layers, fpga_images_per_s, batch)``: B / (L * R) seconds."""
     label = _label(2)
-    expect(callable(line_buffer), label, "pass your function itself, e.g. check_2(line_buffer)")
-    answers = {}
-    for case in _CASES_2:
-        got = line_buffer(*case)
+    expect(callable(max_launch_overhead), label, "pass your function itself, e.g. check_2(max_launch_overhead)")
+    for n_layers, rate, batch in _CASES_2:
+        got = max_launch_overhead(n_layers, rate, batch)
         if hasattr(got, "item"):
             got = got.item()
-        if isinstance(got, float) and got.is_integer():
-            got = int(got)
-        expect_type(got, int, label, f"line_buffer{case}")
-        answers[case] = got
-    wrong = [case for case in _CASES_2 if answers[case] != g.line_buffer_bits(*case)]
-    if wrong:
-        case = wrong[0]
-        hint = next((h for f, h in _WRONG_2 if all(answers[c] == f(*c) for c in _CASES_2)),
-                    "hold the pixels from the window's first to its last in raster order: (k-1)*W + k pixels of C "
-                    "bits each.")
-        fail(label, f"line_buffer{case} = {answers[case]}, expected {g.line_buffer_bits(*case)}. {hint}")
-    return passed(label, f"buffer sizes match on {len(_CASES_2)} layer shapes")
+        expect(isinstance(got, (int, float)) and not isinstance(got, bool), label,
+               f"max_launch_overhead should return a number of seconds, got {type(got).__name__}")
+        ref = max_launch_overhead_reference(n_layers, rate, batch)
+        if math.isclose(got, ref, rel_tol=1e-6):
+            continue
+        what = f"max_launch_overhead({n_layers}, {rate:g}, {batch})"
+        hint = ("the GPU spends at least n_layers launches per batch of B images, and must deliver B images in no more "
+                "time than the FPGA takes for them (B / R seconds).")
+        if math.isclose(got, 1 / (n_layers * rate), rel_tol=1e-6):
+            hint = "one launch per layer serves the whole batch: B images share the n_layers launches."
+        elif math.isclose(got, batch / rate, rel_tol=1e-6):
+            hint = "the network has n_layers layers, each launched once per batch: divide by the number of layers."
+        elif math.isclose(got, n_layers * rate / batch, rel_tol=1e-6):
+            hint = "that is the inverse: the answer is a time in seconds, a few microseconds for the page's network."
+        elif math.isclose(got, 1e6 * ref, rel_tol=1e-6):
+            hint = "return seconds, not microseconds."
+        fail(label, f"{what} = {got:.6g}, expected {ref:.6g}. {hint}")
+    return passed(label, f"your overhead limits are right for {len(_CASES_2)} networks and batch sizes")

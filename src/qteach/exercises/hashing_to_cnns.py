@@ -37,36 +37,66 @@ def _cases():
     ]
 
 
-# --- exercise 1: the data-aware scale ----------------------------------------------------------------------------
+# --- exercise 1: the two-input example by hand -----------------------------------------------------------------
+
+_CASES_1 = [(1.0, -0.2), (0.5, 0.3), (-2.0, 0.5), (-1.0, -3.0), (0.7, -0.1), (0.25, 1.5)]
+
+
+def copies_reference(w1: float, w2: float) -> tuple:
+    """For inputs whose two coordinates are equal (x2 = x1): XNOR-Net's relative error and the best scale of the code
+    (+1, +1). Xw = (w1 + w2) x1; XNOR-Net's code gives alpha (s1 + s2) x1 with alpha = (|w1| + |w2|) / 2."""
+    exact = w1 + w2
+    alpha_xnor = (abs(w1) + abs(w2)) / 2
+    signs = (1.0 if w1 >= 0 else -1.0) + (1.0 if w2 >= 0 else -1.0)
+    error = (exact - alpha_xnor * signs) ** 2 / exact**2
+    return error, exact / 2
+
+
+def _number(value, label, what):
+    if isinstance(value, torch.Tensor):
+        expect(value.numel() == 1, label, f"{what} should be a single number, got a tensor of shape "
+                                          f"{tuple(value.shape)}")
+        value = value.item()
+    expect(isinstance(value, (int, float)) and not isinstance(value, bool), label,
+           f"{what} should be a number, got {type(value).__name__}")
+    return float(value)
+
 
 @self_check
-def check_1(data_aware_alpha) -> None:
-    """Check ``data_aware_alpha(x, w, b)`` -> (c,): the alpha_i minimising ||X w_i - alpha_i X b_i||^2."""
+def check_1(copies) -> None:
+    """Check ``copies(w1, w2)`` -> (XNOR-Net's relative error, best alpha for the code (+1, +1)) on inputs x2 = x1."""
     label = _label(1)
-    expect(callable(data_aware_alpha), label, "pass your function itself, e.g. check_1(data_aware_alpha)")
-    for k, (what, w, x) in enumerate(_cases()):
-        for codes_name, b in (("B = sign(W)", binary.sign(w)),
-                              ("random codes", binary.sign(weight_samples(tuple(w.shape), seed=20 + k)))):
-            got = data_aware_alpha(x.clone(), w.clone(), b.clone())
-            expect(isinstance(got, torch.Tensor), label,
-                   f"data_aware_alpha should return a tensor, got {type(got).__name__}")
-            expect(got.numel() == w.shape[0], label, f"on {what}: {got.numel()} scales, expected one per filter "
-                                                     f"({w.shape[0]})")
-            ref = hh.optimal_scales(w, b, hh.input_gram(x))
-            got = got.detach().reshape(-1).double()
-            if torch.allclose(got, ref, rtol=1e-4, atol=1e-6):
-                continue
-            hint = "alpha_i = (X b_i) . (X w_i) / ||X b_i||^2."
-            if torch.allclose(got, ((b * w).sum(1) / (b * b).sum(1)).double(), rtol=1e-4):
-                hint = ("that is b . w / b . b, the data-free least squares, which ignores X (for b = sign(w) it is "
-                        "XNOR-Net's mean|w_i|); put the inputs in: (X b_i) . (X w_i) / ||X b_i||^2.")
-            elif torch.allclose(got, w.abs().mean(1).double(), rtol=1e-4):
-                hint = "mean|w_i| is XNOR-Net's data-free scale; the data-aware one weighs the inputs."
-            elif torch.allclose(got, ((x @ b.T) * (x @ w.T)).sum(0).double() / (x @ w.T).pow(2).sum(0).double(),
-                                rtol=1e-4):
-                hint = "divide by ||X b_i||^2 (the binary side), not by ||X w_i||^2."
-            fail(label, f"on {what} with {codes_name}: the scales differ. {hint}")
-    passed(label, f"your scales minimise the inner-product error on {len(_cases())} layers, for two sets of codes")
+    expect(callable(copies), label, "pass your function itself, e.g. check_1(copies)")
+    for w1, w2 in _CASES_1:
+        got = copies(w1, w2)
+        expect(isinstance(got, (tuple, list)) and len(got) == 2, label,
+               "return a pair (XNOR-Net's relative error, the best alpha for the code (+1, +1))")
+        error = _number(got[0], label, "the relative error")
+        alpha = _number(got[1], label, "alpha")
+        ref_error, ref_alpha = copies_reference(w1, w2)
+        what = f"w = ({w1:g}, {w2:g})"
+        if abs(error - ref_error) > 1e-6:
+            if ref_error == 1 and error == 0:
+                hint = ("the signs of w1 and w2 differ, so XNOR-Net's code is (+1, -1) or (-1, +1) and its output "
+                        "alpha (x1 - x2) is 0 on these inputs: the whole signal is lost.")
+            elif ref_error == 0:
+                hint = ("with equal signs XNOR-Net's output is alpha * 2 * sign * x1 with alpha = mean|w|, which is "
+                        "exactly (w1 + w2) x1.")
+            else:
+                hint = "relative error = ||Xw - X(alpha b)||^2 / ||Xw||^2, with x2 = x1 in every input."
+            fail(label, f"for {what}, XNOR-Net's relative error is {ref_error:g}, you returned {error:g}. {hint}")
+        if abs(alpha - ref_alpha) > 1e-6:
+            if abs(alpha - (abs(w1) + abs(w2)) / 2) < 1e-6:
+                hint = "mean|w| is XNOR-Net's data-free scale; fit alpha to the outputs: Xw = alpha X b."
+            elif abs(alpha - (w1 + w2)) < 1e-6:
+                hint = "X b for b = (+1, +1) is x1 + x2 = 2 x1, not x1."
+            elif abs(alpha - abs(ref_alpha)) < 1e-6:
+                hint = "alpha can be negative: when w1 + w2 < 0 the best multiple of (+1, +1) is a negative one."
+            else:
+                hint = "solve (w1 + w2) x1 = alpha (x1 + x2) with x2 = x1."
+            fail(label, f"for {what}, the best alpha for the code (+1, +1) is {ref_alpha:g}, you returned "
+                        f"{alpha:g}. {hint}")
+    passed(label, f"your hand computation matches on {len(_CASES_1)} filters, equal and opposite signs")
 
 
 # --- exercise 2: one bit of the B-step -----------------------------------------------------------------------------

@@ -1,15 +1,19 @@
 """Self-checks of the chapter "Deep Learning with Low Precision by Half-wave Gaussian Quantization".
 
-Each check calls the student's function on several inputs, compares with a reference from
-:mod:`qteach.papers.hwgq`, and either prints the success line or raises ``AssertionError`` with a hint naming the
+Each check calls the student's function on several inputs, compares with a reference computed from
+:mod:`qteach.papers.hwgq` (and, for exercise 1, the quantizers the chapter compares), and either prints the success line or raises ``AssertionError`` with a hint naming the
 likely mistake.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from qteach.checks import expect, expect_type, fail, passed, self_check
+from qteach import quant
+from qteach.checks import as_number, expect, expect_type, fail, passed, self_check
+from qteach.papers import dorefa_net
 from qteach.papers import hwgq as H
 
 _SLUG = "hwgq"
@@ -19,58 +23,70 @@ def _label(n: int) -> str:
     return f"ex-{_SLUG}-{n}"
 
 
-# --- exercise 1: the forward quantizer --------------------------------------------------------------------------
+# --- exercise 1: granular and overload error ----------------------------------------------------------------
 
-def _cases_1():
-    g = torch.Generator().manual_seed(31)
+def _split(x: torch.Tensor, q: torch.Tensor) -> tuple[float, float]:
+    x, q = x.double(), q.double()
+    error = (q - x) ** 2
+    over = x > q.max()
+    return (error * ~over).sum().item() / x.numel(), (error * over).sum().item() / x.numel()
+
+
+def _cases_ex1():
+    x = torch.randn(50_000, generator=torch.Generator().manual_seed(3)).clamp(min=0)
+    scale, zero_point = quant.qparams(0.0, x.max(), bits=2)
+    hand = torch.tensor([0.0, 0.2, 0.9, 1.5, 3.0])
     return [
-        ("hand-picked values, levels [0.5, 1.0, 1.5]", torch.tensor([-1.0, 0.0, 0.01, 0.3, 0.76, 1.3, 9.0]),
-         [0.5, 1.0, 1.5]),
-        ("values on the thresholds 0.75 and 1.25", torch.tensor([0.75, 1.25, 0.7500001]), [0.5, 1.0, 1.5]),
-        ("Gaussian inputs, 2-bit uniform HWGQ levels", torch.randn(300, generator=g), [0.538, 1.076, 1.614]),
-        ("Gaussian inputs, two non-uniform levels", torch.randn(300, generator=g) * 2, [0.453, 1.51]),
+        ("x = [0, 0.2, 0.9, 1.5, 3] through DoReFa's 2-bit [0, 1] quantizer", hand,
+         dorefa_net.quantize_activations(hand, 2)),
+        ("DoReFa: clip [0, 1], 2 bits", x, dorefa_net.quantize_activations(x, 2)),
+        ("min-max range, 2 bits", x, quant.fake_quantize(x, scale, zero_point, bits=2)),
+        ("HWGQ, uniform (step 0.538)", x, H.hwgq(x, H.uniform_levels(2))),
+        ("HWGQ, Lloyd-Max (3 levels)", x, H.hwgq(x, H.lloyd_max_half_normal(3))),
     ]
-
-
-def _hint_1(x, levels, got):
-    lv = torch.tensor(levels, dtype=x.dtype)
-    with_zero = torch.cat([torch.zeros(1, dtype=x.dtype), lv])
-    nearest = with_zero[(x.clamp(min=0)[:, None] - with_zero[None]).abs().argmin(dim=1)]
-    floor_like = torch.where(x > 0, lv[(torch.searchsorted(lv, x, right=True) - 1).clamp(min=0)], torch.zeros_like(x))
-    inner = H.thresholds(lv)[1:-1].contiguous()
-    ties_up = torch.where(x > 0, lv[torch.searchsorted(inner, x, right=True)], torch.zeros_like(x))
-    negative_kept = torch.where(x > 0, H.hwgq(x, lv), x)
-    candidates = [
-        (ties_up, "a value exactly on a threshold belongs to the *lower* level (the official layer tests x <= t)."),
-        (nearest, "HWGQ reserves 0 for x <= 0: every positive x, however small, maps to a positive level. Rounding "
-                  "to the nearest of {0, q_1, ...} sends small positive values to 0."),
-        (floor_like, "the thresholds are the midpoints between consecutive levels, not the levels themselves."),
-        (negative_kept, "negative inputs must become 0: the quantizer replaces the ReLU."),
-    ]
-    for value, hint in candidates:
-        if torch.equal(got, value):
-            return hint
-    return ("Q(x) = 0 for x <= 0; otherwise the first level q_i whose upper threshold (q_i + q_(i+1)) / 2 is >= x "
-            "(the last level has no upper threshold).")
 
 
 @self_check
-def check_1(hwgq_forward) -> str:
-    """Check ``hwgq_forward(x, levels)`` against :func:`qteach.papers.hwgq.hwgq`."""
+def check_1(error_split) -> str:
+    """Check ``error_split(x, q) -> (granular, overload)``: the squared errors of the inputs up to the largest
+    output value and of those beyond it, each summed and divided by the number of all samples."""
     label = _label(1)
-    expect(callable(hwgq_forward), label, "pass your function itself, e.g. check_1(hwgq_forward)")
-    for what, x, levels in _cases_1():
-        got = hwgq_forward(x.clone(), list(levels))
-        expect_type(got, torch.Tensor, label, "hwgq_forward(x, levels)")
-        expect(got.shape == x.shape, label, f"on {what}: the result should have shape {tuple(x.shape)}, got "
-                                            f"{tuple(got.shape)}")
-        got = got.detach().to(x.dtype)
-        reference = H.hwgq(x, levels)
-        if not torch.equal(got, reference):
-            bad = int((got != reference).nonzero()[0])
-            fail(label, f"on {what}: for x = {x[bad].item():.6g} you return {got[bad].item():.6g}, expected "
-                        f"{reference[bad].item():.6g}. {_hint_1(x, levels, got)}")
-    return passed(label, f"the half-wave Gaussian quantizer matches on {len(_cases_1())} inputs, thresholds included")
+    expect(callable(error_split), label, "pass your function itself, e.g. check_1(error_split)")
+    lines = []
+    for what, x, q in _cases_ex1():
+        result = error_split(x.clone(), q.clone())
+        expect(isinstance(result, (tuple, list)) and len(result) == 2, label,
+               "error_split should return a pair (granular, overload)")
+        granular = as_number(result[0], label, "granular")
+        overload = as_number(result[1], label, "overload")
+        ref_g, ref_o = _split(x, q)
+        ok = all(math.isclose(got, ref, rel_tol=1e-4, abs_tol=1e-7)
+                 for got, ref in ((granular, ref_g), (overload, ref_o)))
+        if not ok:
+            x64, q64 = x.double(), q.double()
+            error = (q64 - x64) ** 2
+            over = x64 > q64.max()
+            at_top = q64 == q64.max()
+            mse = ref_g + ref_o
+            hint = ("overload = squared errors of the inputs x > max(q), granular = those of all other inputs, each "
+                    "summed and divided by the number of ALL samples, so that the two add up to the MSE.")
+            if math.isclose(granular, ref_o, rel_tol=1e-4, abs_tol=1e-7) and math.isclose(
+                    overload, ref_g, rel_tol=1e-4, abs_tol=1e-7):
+                hint = "you swapped the two: return (granular, overload), in that order."
+            elif over.any() and math.isclose(overload, error[over].mean().item(), rel_tol=1e-4):
+                hint = ("that is the mean over the overloaded inputs only; divide by the number of all samples, so "
+                        "that granular + overload = MSE.")
+            elif math.isclose(overload, (error * at_top).sum().item() / x.numel(), rel_tol=1e-4, abs_tol=1e-7):
+                hint = ("overload counts the inputs *beyond* the largest output value (x > max(q)), not all the "
+                        "inputs mapped to it: those up to max(q) are rounded, not clipped.")
+            elif not math.isclose(granular + overload, mse, rel_tol=1e-4, abs_tol=1e-7):
+                hint += f" Your two parts add up to {granular + overload:.4g}, the MSE is {mse:.4g}."
+            fail(label, f"on {what}: got ({granular:.4g}, {overload:.4g}), expected ({ref_g:.4g}, {ref_o:.4g}). "
+                        f"{hint}")
+        if x.numel() > 5:
+            lines.append(f"{what}: granular {ref_g:.3g}, overload {ref_o:.3g}")
+    return passed(label, "the split adds up and matches on 5 quantizers. On 50,000 half-wave Gaussian samples: "
+                         + "; ".join(lines))
 
 
 # --- exercise 2: Lloyd's algorithm on samples -------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Self-checks of the chapter "Incremental Network Quantization".
 
 Each check calls the student's function on several weight tensors, compares with
-:mod:`qteach.papers.incremental_network_quantization`, and either prints the success line or raises
-``AssertionError`` with a hint naming the likely mistake.
+:mod:`qteach.papers.incremental_network_quantization` (exercise 1: eq. 4; exercise 2: how many of the first frozen
+half become zero), and either prints the success line or raises ``AssertionError`` with a hint naming the likely
+mistake.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import math
 
 import torch
 
-from qteach.checks import expect, fail, passed, self_check
+from qteach.checks import as_number, expect, fail, passed, self_check
 from qteach.data import weight_samples
 from qteach.papers import incremental_network_quantization as inq
 
@@ -22,71 +23,13 @@ def _label(n: int) -> str:
     return f"ex-{_SLUG}-{n}"
 
 
-def _as_int(value, label: str, what: str) -> int:
-    if isinstance(value, torch.Tensor):
-        expect(value.numel() == 1, label, f"{what} should be a single integer, got a tensor of shape "
-                                          f"{tuple(value.shape)}")
-        value = value.item()
-    expect(isinstance(value, (int, float)) and not isinstance(value, bool), label,
-           f"{what} should be an integer, got {type(value).__name__}")
-    expect(float(value) == int(value), label, f"{what} should be an integer exponent, got {value}")
-    return int(value)
-
-
-# --- exercise 1: n1 and n2 (eq. 2-3) ---------------------------------------------------------------------------
-
-def _n1_hint(w: torch.Tensor, got: int) -> str:
-    s = float(w.abs().max())
-    candidates = [
-        (math.floor(math.log2(s)), "that is floor(log2(s)): you forgot the factor 4/3 of eq. 2."),
-        (round(math.log2(s)), "eq. 2 rounds down (floor) log2(4 s / 3); it does not round log2(s)."),
-        (math.ceil(math.log2(4 * s / 3)), "eq. 2 takes the floor of log2(4 s / 3), not the ceiling."),
-        (math.floor(math.log2(4 * float(w.abs().mean()) / 3)),
-         "s is the largest magnitude max(abs(W)) (eq. 3), not the mean."),
-    ]
-    hints = [hint for value, hint in candidates if got == value]
-    return " Or: ".join(hints) if hints else "n1 = floor(log2(4 s / 3)) with s = max(abs(W))."
-
+# --- exercise 1: the ladder of powers (eq. 4) -------------------------------------------------------------------
 
 @self_check
-def check_1(exponent_bounds) -> None:
-    """Check ``exponent_bounds(w, bits) -> (n1, n2)`` against eq. 2-3 and n2 = n1 + 1 - 2^(b-1) / 2."""
-    label = _label(1)
-    expect(callable(exponent_bounds), label, "pass your function itself, e.g. check_1(exponent_bounds)")
-    cases = [
-        ("[0.1, -0.75, 0.3] (4 s / 3 is exactly 1)", torch.tensor([0.1, -0.75, 0.3]), 5),
-        ("the paper's example, s = 0.5", torch.tensor([0.5, -0.2, 0.05]), 3),
-        ("ternary, s = 0.5", torch.tensor([0.5, -0.2, 0.05]), 2),
-        ("Gaussian weights, scale 0.05", weight_samples((16, 9), "gaussian", scale=0.05, seed=1), 4),
-        ("a negative maximum, -3", torch.tensor([-3.0, 1.0, 0.4]), 5),
-        ("Laplace weights, scale 2", weight_samples(200, "laplace", scale=2.0, seed=2), 3),
-    ]
-    for what, w, bits in cases:
-        result = exponent_bounds(w.clone(), bits)
-        expect(isinstance(result, (tuple, list)) and len(result) == 2, label,
-               f"exponent_bounds should return a pair (n1, n2), got {type(result).__name__}")
-        n1, n2 = _as_int(result[0], label, "n1"), _as_int(result[1], label, "n2")
-        ref1, ref2 = inq.exponent_range(w, bits)
-        if n1 != ref1:
-            fail(label, f"on {what}: n1 = {n1}, expected {ref1}. {_n1_hint(w, n1)}")
-        if n2 != ref2:
-            hint = "n2 = n1 + 1 - 2^(b-1) / 2."
-            if n2 == n1 - 2 ** (bits - 1) // 2:
-                hint = "you forgot the + 1: n2 = n1 + 1 - 2^(b-1) / 2."
-            elif n2 == n1 + 1 - 2 ** (bits - 1):
-                hint = ("divide 2^(b-1) by 2: the b - 1 bits index 2^(b-1) non-zero values, which are "
-                        "2^(b-2) magnitudes with two signs.")
-            fail(label, f"on {what} with b = {bits}: n2 = {n2}, expected {ref2}. {hint}")
-    return passed(label, f"n1 and n2 match eq. 2-3 on {len(cases)} tensors and bit widths 2 to 5")
-
-
-# --- exercise 2: the ladder of powers (eq. 4) -------------------------------------------------------------------
-
-@self_check
-def check_2(quantize_to_powers) -> None:
+def check_1(quantize_to_powers) -> None:
     """Check ``quantize_to_powers(w, n1, n2)`` against eq. 4 (nearest level on a linear scale, ties up)."""
-    label = _label(2)
-    expect(callable(quantize_to_powers), label, "pass your function itself, e.g. check_2(quantize_to_powers)")
+    label = _label(1)
+    expect(callable(quantize_to_powers), label, "pass your function itself, e.g. check_1(quantize_to_powers)")
     hand = torch.tensor([0.1, 0.125, 0.2, 0.37, 0.375, 0.5, 0.74, 0.75, 1.2, -0.6, -0.05, 0.0, -1.0])
     cases = [
         ("the hand-made tensor of the text (ties included)", hand, 0, -2),
@@ -128,3 +71,57 @@ def check_2(quantize_to_powers) -> None:
                     "Mind the ties: eq. 4 says (alpha + beta) / 2 <= |w|, so a tie goes to the larger level.")
         fail(label, f"on {what} (n1 = {n1}, n2 = {n2}): the result differs from eq. 4. {hint}")
     return passed(label, f"your quantizer matches eq. 4 on {len(cases)} tensors, ties and zeros included")
+
+
+# --- exercise 2: one weight sets the levels: zeros in the first frozen half ------------------------------------
+
+def _half_cases():
+    gaussian = weight_samples((16, 9), "gaussian", scale=0.1, seed=1)
+    outlier = gaussian.clone()
+    outlier.view(-1)[0] = 3 * gaussian.abs().max()
+    return [
+        ("144 Gaussian weights, 3 bits", gaussian, 3),
+        ("the same weights, one of them set to 3 times the largest, 3 bits", outlier, 3),
+        ("144 Gaussian weights, 2 bits", gaussian, 2),
+        ("200 Laplace weights, 4 bits", weight_samples(200, "laplace", scale=0.05, seed=2), 4),
+        ("the outlier layer, 5 bits", outlier, 5),
+    ]
+
+
+def _zero_fraction(w, bits, mask):
+    n1, n2 = inq.exponent_range(w, bits)
+    zero = inq.quantize_power_of_two(w, n1, n2) == 0
+    return float(zero[mask].float().mean()), int(zero[mask].sum())
+
+
+@self_check
+def check_2(zeros_in_first_half) -> None:
+    """Check ``zeros_in_first_half(w, bits)``: the fraction of the larger half of ``|w|`` that eq. 4 sets to 0, with
+    the layer's own n1, n2; one weight more or less in the half (a median taken either way) is accepted."""
+    label = _label(2)
+    expect(callable(zeros_in_first_half), label, "pass your function itself, e.g. check_2(zeros_in_first_half)")
+    found = []
+    for what, w, bits in _half_cases():
+        first = inq.partition(w, torch.zeros_like(w, dtype=torch.bool), 0.5)
+        expected, count = _zero_fraction(w, bits, first)
+        got = as_number(zeros_in_first_half(w.clone(), bits), label, "zeros_in_first_half(w, bits)")
+        found.append(expected)
+        half = int(first.sum())
+        if abs(got - expected) <= 1 / half + 1e-6:
+            continue
+        hint = ("take the half of the weights with the largest |w| (what the 50 % step freezes), quantize the "
+                "layer with eq. 4 using n1, n2 of the whole layer, and count the zeros among that half.")
+        everywhere, _ = _zero_fraction(w, bits, torch.ones_like(first))
+        smaller, _ = _zero_fraction(w, bits, ~first)
+        if count > 1 and math.isclose(got, count):
+            hint = "return a fraction of the half (between 0 and 1), not a count."
+        elif math.isclose(got, everywhere, abs_tol=1e-6):
+            hint = "that is the fraction over all the weights; count only the larger half, the one frozen first."
+        elif math.isclose(got, smaller, abs_tol=1e-6):
+            hint = "that is the smaller half (still float after the 50 % step); the first step freezes the larger |w|."
+        elif math.isclose(got, 1 - expected, abs_tol=1 / half + 1e-6):
+            hint = "that is the fraction that stays non-zero; the question asks for the zeros."
+        fail(label, f"on {what}: got {got:.4g}, expected {expected:.4g}. {hint}")
+    return passed(label, f"your fractions match on {len(found)} layers; at 3 bits, {100 * found[0]:.0f} % of the "
+                         f"larger half of 144 Gaussian weights become 0, and {100 * found[1]:.0f} % once one weight "
+                         f"is 3 times the largest")

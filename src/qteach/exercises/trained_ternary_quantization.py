@@ -1,8 +1,9 @@
 """Self-checks of the chapter "Trained Ternary Quantization".
 
-Each check calls the student's function on several latent-weight tensors and scales, compares with
-:mod:`qteach.papers.trained_ternary_quantization`, and either prints the success line or raises ``AssertionError``
-with a hint naming the likely mistake.
+Each check calls the student's function on several latent-weight tensors, compares with
+:mod:`qteach.papers.trained_ternary_quantization` (exercise 1, the forward pass) or with the fraction of zeros the
+threshold must give (exercise 2, the paper's constant-sparsity rule), and either prints the success line or raises
+``AssertionError`` with a hint naming the likely mistake.
 """
 
 from __future__ import annotations
@@ -62,49 +63,40 @@ def check_1(ttq_forward) -> None:
     passed(label, f"your ternary weights match on {len(_cases())} tensors, including a weight exactly at Delta")
 
 
-# --- exercise 2: the backward pass -------------------------------------------------------------------------------
+# --- exercise 2: the paper's other threshold rule, a constant sparsity r ---------------------------------------
+
+def _sparsity_cases():
+    return [
+        ("Gaussian weights (8, 9), r = 0.5", weight_samples((8, 9), "gaussian", seed=1), 0.5),
+        ("Laplace weights (300,), r = 0.9", weight_samples(300, "laplace", seed=2), 0.9),
+        ("uniform weights (5, 4, 3), r = 0.25", weight_samples((5, 4, 3), "uniform", seed=3), 0.25),
+        ("Gaussian weights shifted by +0.5 (1000,), r = 0.3", weight_samples(1000, "gaussian", seed=4) + 0.5, 0.3),
+    ]
+
 
 @self_check
-def check_2(ttq_backward) -> None:
-    """Check ``ttq_backward(w, grad, w_p, w_n, t) -> (grad_w, grad_w_p, grad_w_n)`` against the paper's rules."""
+def check_2(sparsity_threshold) -> None:
+    """Check ``sparsity_threshold(w, r) -> Delta``: the zero region ``|w| <= Delta`` holds a fraction ``r`` of the
+    weights, up to one weight (any Delta between the two neighbouring magnitudes is accepted)."""
     label = _label(2)
-    expect(callable(ttq_backward), label, "pass your function itself, e.g. check_2(ttq_backward)")
-    for k, (what, w, w_p, w_n, t) in enumerate(_cases()):
-        grad = weight_samples(tuple(w.shape), "gaussian", seed=10 + k) + 0.3
-        result = ttq_backward(w.clone(), grad.clone(), w_p, w_n, t)
-        expect(isinstance(result, (tuple, list)) and len(result) == 3, label,
-               "ttq_backward should return three things: (grad_w, grad_w_p, grad_w_n)")
-        grad_w, grad_p, grad_n = result
-        ref_w, ref_p, ref_n = ttq.ttq_gradients(grad, w, w_p, w_n, t)
-        pos, neg = ttq.ternary_masks(w, t)
-        expect(isinstance(grad_w, torch.Tensor) and grad_w.shape == w.shape, label,
-               f"on {what}: grad_w should be a tensor of shape {tuple(w.shape)}")
-        grad_w = grad_w.detach().to(ref_w.dtype)
-        if not torch.allclose(grad_w, ref_w, atol=1e-5):
-            hint = "scale the incoming gradient by W_p on I_p, by 1 on the zeros, by W_n on I_n."
-            if torch.allclose(grad_w, grad, atol=1e-5):
-                hint = ("that is the plain straight-through estimator; TTQ scales it by W_p on I_p and by W_n on "
-                        "I_n (the 'scaled gradients' of the paper).")
-            elif torch.allclose(grad_w, grad * (pos | neg), atol=1e-5) or torch.allclose(
-                    grad_w, ref_w * (pos | neg), atol=1e-5):
-                hint = "the zero region still passes the gradient, with factor 1: that lets weights leave zero."
-            elif torch.allclose(grad_w, grad * torch.where(pos, w_n, torch.where(neg, w_p, 1.0)), atol=1e-5):
-                hint = "you swapped the scales: W_p goes with the positive weights, W_n with the negative ones."
-            fail(label, f"on {what}: grad_w differs. {hint}")
-        p = as_number(grad_p, label, "grad_w_p")
-        n = as_number(grad_n, label, "grad_w_n")
-        if not math.isclose(p, float(ref_p), rel_tol=1e-5, abs_tol=1e-5):
-            hint = "dL/dW_p is the sum of dL/dw_t over I_p = {w > Delta}."
-            if math.isclose(p, float((grad * pos).sum() / max(int(pos.sum()), 1)), rel_tol=1e-5):
-                hint = "sum the gradients over I_p, do not average them."
-            fail(label, f"on {what}: grad_w_p = {p:.6g}, expected {float(ref_p):.6g}. {hint}")
-        if not math.isclose(n, float(ref_n), rel_tol=1e-5, abs_tol=1e-5):
-            hint = "dL/dW_n is minus the sum of dL/dw_t over I_n = {w < -Delta}."
-            if math.isclose(n, -float(ref_n), rel_tol=1e-5):
-                hint = ("the sign is wrong: w_t = -W_n on I_n, so dw_t/dW_n = -1 and dL/dW_n = -sum over I_n. "
-                        "(Transcriptions of the paper's equation drop this minus; the authors' code has it.)")
-            elif math.isclose(n, float((grad * neg).sum() / max(int(neg.sum()), 1)), rel_tol=1e-5) or math.isclose(
-                    n, -float((grad * neg).sum() / max(int(neg.sum()), 1)), rel_tol=1e-5):
-                hint = "sum the gradients over I_n, do not average them (and keep the minus sign)."
-            fail(label, f"on {what}: grad_w_n = {n:.6g}, expected {float(ref_n):.6g}. {hint}")
-    passed(label, f"your three gradients match the paper's rules on {len(_cases())} tensors")
+    expect(callable(sparsity_threshold), label, "pass your function itself, e.g. check_2(sparsity_threshold)")
+    for what, w, r in _sparsity_cases():
+        n = w.numel()
+        delta = as_number(sparsity_threshold(w.clone(), r), label, "sparsity_threshold(w, r)")
+        expect(math.isfinite(delta), label, f"on {what}: Delta should be a finite number, got {delta}")
+        zeros = int((w.abs() <= delta).sum())
+        if abs(zeros - r * n) <= 1:
+            continue
+        hint = ("sort the magnitudes |w| and take the one at position about r * n: then a fraction r of the "
+                "weights satisfies |w| <= Delta.")
+        if math.isclose(delta, r * float(w.abs().max()), rel_tol=1e-5):
+            hint = ("that is the first rule, Delta = t * max|w| with t = r; here r is the fraction of zeros, "
+                    "which fixes Delta through the sorted magnitudes, not through the maximum.")
+        elif abs(zeros - (1 - r) * n) <= 1:
+            hint = "r is the fraction of weights that become 0, not of those that stay nonzero: you zeroed 1 - r."
+        elif abs(int((w <= delta).sum()) - r * n) <= 1:
+            hint = ("you ranked the signed weights; the zero region |w| <= Delta is about the magnitudes, so rank "
+                    "|w| instead.")
+        fail(label, f"on {what}: {zeros} of {n} weights have |w| <= Delta, expected about {r * n:g} "
+                    f"(r = {r}). {hint}")
+    passed(label, f"your threshold zeroes the fraction r of the weights on {len(_sparsity_cases())} tensors")

@@ -1,7 +1,7 @@
 """Self-checks for the exercises of the Foundations chapter *Training through a quantizer*.
 
-- ``check_1(ste_sign_fn)``: a clipped straight-through sign, forward and backward, against
-  :func:`qteach.binary.ste_sign`.
+- ``check_1(ste_sign_fn)``: the corrected clipped straight-through sign (a find-the-bug exercise), forward and
+  backward, against :func:`qteach.binary.ste_sign`.
 - ``check_2(my_fake_quantize_ste)``: signed fake quantization with the straight-through gradient written with the
   detach trick, forward and backward, against :func:`qteach.quant.fake_quantize`.
 """
@@ -62,7 +62,8 @@ def check_1(ste_sign_fn) -> None:
                     "replaces it: return grad_output * (|x| <= 1) from backward")
         elif torch.allclose(grad, upstream, atol=1e-6):
             hint = ("the gradient passes everywhere (the plain STE). The clipped STE cancels it where |x| > 1: "
-                    "multiply by (x.abs() <= 1)")
+                    "multiply by (x.abs() <= 1), computed on the input x saved in forward (a mask computed on the "
+                    "output, which is always +-1, is always 1)")
         elif torch.allclose(grad, upstream * (x.abs() < 1).to(x.dtype), atol=1e-6):
             hint = "the window is closed at |x| = 1 itself: use |x| <= 1 (inclusive), the derivative of Htanh"
         elif torch.allclose(grad, inside, atol=1e-6):

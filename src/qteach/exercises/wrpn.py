@@ -1,18 +1,17 @@
 """Self-checks of the chapter "WRPN: Wide Reduced-Precision Networks".
 
-Each check calls the student's function on several inputs, compares with :mod:`qteach.papers.wrpn` and
-:mod:`qteach.hw`, and either prints the success line or raises ``AssertionError`` with a hint naming the likely
-mistake.
+Both exercises ask for a prediction made before running anything: how much of a freshly initialised layer WRPN's
+fixed weight grid rounds to zero (exercise 1), and how wide the chapter's MLP can grow at a given precision within
+a budget of bit operations (exercise 2). Each check compares with a closed form that the tests tie to
+:mod:`qteach.papers.wrpn`, and either prints the success line or raises ``AssertionError`` with a hint naming the
+likely mistake.
 """
 
 from __future__ import annotations
 
-import torch
+import math
 
-from qteach import hw
-from qteach.checks import expect, fail, passed, self_check
-from qteach.data import weight_samples
-from qteach.papers import wrpn
+from qteach.checks import as_number, expect, fail, passed, self_check
 
 _SLUG = "wrpn"
 
@@ -21,72 +20,84 @@ def _label(n: int) -> str:
     return f"ex-{_SLUG}-{n}"
 
 
-# --- exercise 1: the weight quantizer ----------------------------------------------------------------------------
+# --- exercise 1: the dead zone of a fresh layer ------------------------------------------------------------------
+
+def dead_fraction_reference(k: int, n_in: int) -> float:
+    """The expected fraction of a fresh ``nn.Linear(n_in, .)``'s weights (uniform on +-1/sqrt(n_in)) that WRPN's
+    k-bit weight quantizer rounds to 0: |w| below half a step, 0.5 / (2^(k-1) - 1)."""
+    half_step = 0.5 / (2 ** (k - 1) - 1)
+    return min(1.0, half_step * math.sqrt(n_in))
+
 
 @self_check
-def check_1(wrpn_weights) -> None:
-    """Check ``wrpn_weights(w, k)``: clip to [-1, 1], round to 2^(k-1) - 1 steps per unit."""
+def check_1(dead_fraction) -> None:
+    """Check ``dead_fraction(k, n_in)``: min(1, sqrt(n_in) / (2 (2^(k-1) - 1)))."""
     label = _label(1)
-    expect(callable(wrpn_weights), label, "pass your function itself, e.g. check_1(wrpn_weights)")
-    cases = [
-        ("the 6 weights of the text, k = 3", torch.tensor([-1.4, -0.45, -0.1, 0.2, 0.52, 0.9]), 3),
-        ("Gaussian weights (scale 0.7), k = 2", weight_samples(500, "gaussian", scale=0.7, seed=1), 2),
-        ("Gaussian weights (scale 0.7), k = 4", weight_samples((10, 20), "gaussian", scale=0.7, seed=2), 4),
-        ("uniform weights on [-2, 2], k = 8", weight_samples(400, "uniform", scale=2.0, seed=3), 8),
-    ]
-    for what, w, k in cases:
-        got = wrpn_weights(w.clone(), k)
-        expect(isinstance(got, torch.Tensor), label, f"wrpn_weights should return a tensor, got {type(got).__name__}")
-        expect(got.shape == w.shape, label, f"on {what}: shape {tuple(got.shape)}, expected {tuple(w.shape)}")
-        ref = wrpn.quantize_weights(w, k)
-        got = got.detach().to(ref.dtype)
-        if torch.allclose(got, ref, atol=1e-5):
+    expect(callable(dead_fraction), label, "pass your function itself, e.g. check_1(dead_fraction)")
+    cases = [(8, 64), (4, 16), (2, 64), (3, 64), (4, 64), (3, 9), (5, 256), (8, 1024)]
+    for k, n_in in cases:
+        got = as_number(dead_fraction(k, n_in), label, f"dead_fraction({k}, {n_in})")
+        ref = dead_fraction_reference(k, n_in)
+        if math.isclose(got, ref, rel_tol=1e-4, abs_tol=1e-6):
             continue
-        steps = 2 ** (k - 1) - 1
-        no_sign_bit = torch.round(w.clamp(-1, 1) * (2**k - 1)) / (2**k - 1)
-        no_clip = torch.round(w * steps) / steps
-        truncated = torch.trunc(w.clamp(-1, 1) * steps) / steps
-        hint = "w_q = round((2^(k-1) - 1) * clip(w, -1, 1)) / (2^(k-1) - 1)."
-        if torch.allclose(got, no_sign_bit, atol=1e-5):
-            hint = ("you used 2^k - 1 steps; one of the k bits is the sign, so the magnitude has k - 1 bits: "
-                    "2^(k-1) - 1 steps per unit.")
-        elif torch.allclose(got, no_clip, atol=1e-5):
-            hint = "clip to [-1, 1] first: values beyond +-1 must saturate at +-1."
-        elif torch.allclose(got, truncated, atol=1e-5):
-            hint = "round to the nearest level; truncating towards zero (int(), trunc, floor of |x|) is biased."
-        elif got.abs().max() > 1 + 1e-6:
-            hint = "the result must stay in [-1, 1]: clip, then quantize."
-        fail(label, f"on {what}: the quantized weights differ from WRPN's. {hint}")
-    passed(label, f"your quantizer matches WRPN's weight scheme on {len(cases)} tensors and k = 2, 3, 4, 8")
+        bound, steps = 1 / math.sqrt(n_in), 2 ** (k - 1) - 1
+        hint = ("a weight becomes 0 when |w| is below half a step of the grid; the fresh weights are uniform on "
+                "+-1/sqrt(n_in).")
+        if got < 0 or got > 1:
+            hint = "a fraction lies in [0, 1]: when half a step is wider than the initial range, every weight is 0."
+        elif math.isclose(got, min(1.0, 0.5 / (2**k - 1) / bound), rel_tol=1e-4):
+            hint = ("you used 2^k - 1 steps; one of the k bits is the sign, so the grid has 2^(k-1) - 1 steps per "
+                    "unit.")
+        elif math.isclose(got, min(1.0, 1 / steps / bound), rel_tol=1e-4):
+            hint = "round() sends |w| to 0 below HALF a step, not below a whole step."
+        elif math.isclose(got, min(1.0, 0.5 / steps * n_in), rel_tol=1e-4):
+            hint = "PyTorch's default bound is 1/sqrt(n_in), not 1/n_in."
+        fail(label, f"dead_fraction({k}, {n_in}) = {got:.4g}, expected {ref:.4g}. {hint}")
+    passed(label, f"your dead-zone predictions are right for {len(cases)} (bits, fan-in) pairs")
 
 
-# --- exercise 2: bit operations of a widened layer ---------------------------------------------------------------
+# --- exercise 2: the widest network within a budget of bit operations ------------------------------------------
+
+def mlp_bops(width: int, bits: int, base: int = 16, in_features: int = 64, num_classes: int = 10) -> int:
+    """Bit operations of the chapter's MLP (``wrpn.wrpn_mlp`` with two hidden layers, weights and inputs at
+    ``bits``) for one image: (in * h + h * h + h * classes) * bits^2 with h = base * width."""
+    hidden = base * width
+    return (in_features * hidden + hidden * hidden + hidden * num_classes) * bits * bits
+
+
+def widest_within_reference(bits: int, budget: int) -> int:
+    width = 0
+    while mlp_bops(width + 1, bits) <= budget:
+        width += 1
+    return width
+
 
 @self_check
-def check_2(layer_bops) -> None:
-    """Check ``layer_bops(in_features, out_features, width, w_bits, a_bits)`` for a hidden layer widened by
-    ``width`` on both sides: MACs (in * width) * (out * width), times w_bits * a_bits."""
+def check_2(widest_within) -> None:
+    """Check ``widest_within(bits, budget)``: the largest width of the chapter's MLP at ``bits`` whose bit
+    operations per image stay within ``budget`` (0 if not even width 1 fits)."""
     label = _label(2)
-    expect(callable(layer_bops), label, "pass your function itself, e.g. check_2(layer_bops)")
-    cases = [(16, 16, 1, 32, 32), (16, 16, 2, 4, 4), (64, 32, 3, 2, 8), (100, 10, 4, 1, 1), (7, 5, 2, 3, 5)]
-    for n_in, n_out, width, w_bits, a_bits in cases:
-        got = layer_bops(n_in, n_out, width, w_bits, a_bits)
-        expect(isinstance(got, (int, float)) and not isinstance(got, bool), label,
-               f"layer_bops should return a number, got {type(got).__name__}")
-        ref = hw.bops(hw.linear_macs(n_in * width, n_out * width), w_bits, a_bits)
+    expect(callable(widest_within), label, "pass your function itself, e.g. check_2(widest_within)")
+    float_x1 = mlp_bops(1, 32)
+    cases = [(4, float_x1), (2, float_x1), (8, float_x1), (3, mlp_bops(1, 8)), (4, mlp_bops(1, 8)), (2, 5_000)]
+    for bits, budget in cases:
+        got = widest_within(bits, budget)
+        expect(isinstance(got, int) and not isinstance(got, bool), label,
+               f"widest_within should return an int (a width), got {type(got).__name__}")
+        ref = widest_within_reference(bits, budget)
         if got == ref:
             continue
-        what = f"layer_bops({n_in}, {n_out}, width={width}, w_bits={w_bits}, a_bits={a_bits})"
-        macs = n_in * n_out
-        hint = "BOPs = MACs * w_bits * a_bits with MACs = (in * width) * (out * width)."
-        if got == macs * width * w_bits * a_bits:
-            hint = ("a hidden layer is widened on both sides, its inputs and its outputs: the MACs grow with "
-                    "width^2, not width.")
-        elif got == macs * width**2 * (w_bits + a_bits):
-            hint = "multiply the two widths (w_bits * a_bits), do not add them."
-        elif got == macs * width**2:
-            hint = "those are the MACs; BOPs multiply them by w_bits * a_bits."
-        elif got == macs * w_bits * a_bits:
-            hint = "you forgot the width: a widened layer has (in * width) * (out * width) MACs."
+        what = f"widest_within({bits}, {budget:,})"
+        square = math.floor(math.sqrt(budget / (1440 * bits * bits)))  # every layer's MACs grown by width^2
+        hint = ("count the three layers of 64 -> 16m -> 16m -> 10 at width m: only the hidden-to-hidden layer "
+                "grows with m^2, the first and the last grow with m.")
+        if got == ref + 1:
+            hint = "that width already costs more than the budget: return the largest width that fits."
+        elif ref > 0 and got == square:
+            hint = ("that is the iso-BOPs width of a network whose every layer grows with m^2 (exercise 3's square "
+                    "layer); the first and the last layer keep one side fixed (pixels, classes) and grow with m.")
+        elif got > ref:
+            hint = ("too wide: the hidden-to-hidden layer grows with m^2, and every MAC costs bits * bits bit "
+                    "operations.")
         fail(label, f"{what} = {got}, expected {ref}. {hint}")
-    passed(label, f"your bit-operation counts are right for {len(cases)} layers, widths 1 to 4")
+    passed(label, f"your widths are right for {len(cases)} budgets at 2, 3, 4 and 8 bits")

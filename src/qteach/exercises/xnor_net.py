@@ -1,16 +1,17 @@
 """Self-checks of the XNOR-Net chapter (notebooks/2016/xnor_net.ipynb).
 
-Each check calls the student's function on several inputs, compares with a reference computed independently
-(:mod:`qteach.papers.xnor_net`, or plain torch for the window means), and either prints the success line or
-raises ``AssertionError`` with a hint that names the likely mistake.
+Each check calls the student's function, compares with a reference (a closed form derived for Gaussian data, or
+:mod:`qteach.papers.xnor_net`), and either prints the success line or raises ``AssertionError`` with a hint that
+names the likely mistake.
 """
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+import math
 
-from qteach.checks import expect, expect_type, fail, passed, self_check
+import torch
+
+from qteach.checks import as_number, expect, expect_type, fail, passed, self_check
 from qteach.papers import xnor_net
 
 _SLUG = "xnor_net"
@@ -20,54 +21,45 @@ def _label(n: int) -> str:
     return f"ex-{_SLUG}-{n}"
 
 
-def _inputs():
-    g = torch.Generator().manual_seed(11)
-    x1 = torch.randn(2, 3, 6, 6, generator=g)
-    x2 = torch.randn(1, 5, 4, 7, generator=g) * 3
-    x3 = torch.zeros(1, 2, 3, 3)
-    x3[0, 0, 1, 1] = -4.0  # one negative value: |I| matters
-    return [(x1, 3), (x2, (2, 3)), (x3, 3), (x1, 1)]
+# --- exercise 1: predict the error of binarization -----------------------------------------------------------
 
-
-# --- exercise 1: the scaling map K ------------------------------------------------------------------------------
-
-
-def _k_hint(got, x, kernel):
-    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
-    window = lambda a: F.avg_pool2d(a, (kh, kw), stride=1)  # noqa: E731
-    candidates = [
-        (window(x.mean(1, keepdim=True)), "take the absolute value first: A is the channel mean of |I|, not of I."),
-        (window(x.abs().sum(1, keepdim=True)), "A is the channel *mean* of |I|: divide the sum by the number of "
-                                               "channels c."),
-        (x.abs().mean(1, keepdim=True), "that is A; K is A averaged over each kh x kw window (convolve A with a "
-                                         "filter whose entries are all 1/(kh*kw))."),
-        (F.max_pool2d(x.abs().mean(1, keepdim=True), (kh, kw), stride=1),
-         "K averages A over the window (the filter k has entries 1/(kh*kw)); it is not a maximum."),
-        (F.conv2d(x.abs().mean(1, keepdim=True), torch.ones(1, 1, kh, kw)),
-         "the filter k has entries 1/(kh*kw): divide the window sum by the window size."),
-    ]
-    for value, hint in candidates:
-        if isinstance(got, torch.Tensor) and got.shape == value.shape and torch.allclose(got, value, atol=1e-5):
-            return hint
-    return "compute A = |I|.mean over channels (keep the channel dim), then average A over every kh x kw window."
+_BWN = math.sqrt(1 - 2 / math.pi)        # x_i (|w_i| - alpha) sign(w_i): variance 1 - 2/pi per term
+_XNOR = math.sqrt(1 - 4 / math.pi**2)    # sign(x_i w_i)(|x_i||w_i| - alpha beta): variance 1 - (2/pi)^2 per term
 
 
 @self_check
-def check_1(scaling_map) -> str:
-    """Check ``scaling_map(x, kernel_size)``: XNOR-Net's K for stride 1 and no padding, shape (N, 1, H', W')."""
+def check_1(predicted_errors) -> str:
+    """Check ``predicted_errors()`` -> ``(bwn, xnor)``: the relative RMS errors of BWN's and XNOR-Net's dot product
+    for large windows of independent standard-normal inputs and weights."""
     label = _label(1)
-    expect(callable(scaling_map), label, "pass your function itself, e.g. check_1(scaling_map)")
-    for x, kernel in _inputs():
-        got = scaling_map(x.clone(), kernel)
-        expect_type(got, torch.Tensor, label, f"scaling_map(x of shape {tuple(x.shape)}, {kernel})")
-        expected = xnor_net.input_scaling_k(x, kernel)
-        if got.shape != expected.shape or not torch.allclose(got.float(), expected, atol=1e-5):
-            where = (f"has shape {tuple(got.shape)}, expected {tuple(expected.shape)}" if got.shape != expected.shape
-                     else "has the right shape but other values")
-            fail(label, f"for x of shape {tuple(x.shape)} and kernel {kernel} your K {where}. "
-                        f"{_k_hint(got, x, kernel)}")
-    return passed(label, "K matches the paper's A * k on 4 inputs (several channel counts, a non-square kernel, "
-                         "a 1x1 kernel and a negative input)")
+    expect(callable(predicted_errors), label, "pass your function itself, e.g. check_1(predicted_errors)")
+    result = predicted_errors()
+    expect(isinstance(result, (tuple, list)) and len(result) == 2, label, "return a pair (bwn, xnor) of numbers")
+    bwn, xnor = (as_number(v, label, name) for v, name in zip(result, ("bwn", "xnor")))
+    tol = 0.01
+
+    def near(value, target):
+        return abs(value - target) < tol
+
+    if near(bwn, _BWN) and near(xnor, _XNOR):
+        return passed(label, f"BWN's relative error sqrt(1 - 2/pi) = {_BWN:.3f} and XNOR-Net's sqrt(1 - 4/pi^2) = "
+                             f"{_XNOR:.3f}")
+    if near(bwn, _XNOR) and near(xnor, _BWN):
+        fail(label, "the two are swapped: binarizing the inputs as well can only add error.")
+    if near(bwn, _BWN**2):
+        fail(label, "those look like squared errors (variances relative to the variance of the dot product): the "
+                    "question asks for the relative root-mean-square error, its square root.")
+    if near(bwn, _BWN):
+        fail(label, "bwn is right; for xnor, write one term x_i w_i - beta alpha sign(x_i) sign(w_i) as "
+                    "sign(x_i w_i) (|x_i| |w_i| - alpha beta), take its mean square with alpha = beta = E|z|, "
+                    "and the square root.")
+    if near(bwn, 1 - math.sqrt(2 / math.pi)) or near(bwn, math.sqrt(2 / math.pi)):
+        fail(label, "E|z| = sqrt(2/pi) is the optimal alpha, not the error: the error of one term is "
+                    "x_i (w_i - alpha sign(w_i)); take its mean square relative to that of x_i w_i, then the "
+                    "square root.")
+    fail(label, "the terms of the sum are independent, so compare one term's mean square error with the mean "
+                "square of x_i w_i (which is 1), using alpha = beta = E|z| = sqrt(2/pi) for n large, then take the "
+                "square root.")
 
 
 # --- exercise 2: BWN's optimal binary filter ------------------------------------------------------------------
