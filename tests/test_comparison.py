@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from torch import nn
 
@@ -41,16 +43,35 @@ def test_post_training_methods_have_no_layers():
         comparison.protocol_mlp(post, *post.configs[0])
 
 
-def test_run_is_seeded_and_post_training_reuses_the_baseline(monkeypatch):
-    monkeypatch.setattr(comparison, "EPOCHS", 1)
+def test_run_is_seeded_and_post_training_reuses_the_baseline():
+    quick = dataclasses.replace(comparison.DIGITS, epochs=1)
     baseline = METHODS[0]
     post = next(m for m in METHODS if m.paper == "fine_grained_ternary")
-    first = comparison.run([baseline, post], seeds=(0,), baseline=baseline)
-    second = comparison.run([baseline, post], seeds=(0,), baseline=baseline)
+    first = comparison.run([baseline, post], seeds=(0,), baseline=baseline, protocol=quick)
+    second = comparison.run([baseline, post], seeds=(0,), baseline=baseline, protocol=quick)
     assert [r.accuracies for r in first] == [r.accuracies for r in second]
     assert all(0.5 < r.mean <= 1 for r in first)
     with pytest.raises(ValueError, match="baseline"):
-        comparison.run([post], seeds=(0,))
+        comparison.run([post], seeds=(0,), protocol=quick)
+
+
+@pytest.mark.parametrize(("protocol", "features", "train", "test"), [
+    (comparison.DIGITS, 64, 1347, 450), (comparison.MNIST1D, 40, 4000, 1000)])
+def test_protocols_data_and_architecture(protocol, features, train, test):
+    data = comparison.split(protocol)
+    assert data.x_train.shape == (train, features) and data.x_test.shape == (test, features)
+    assert set(data.y_train.tolist()) == set(range(10))
+    model = comparison.protocol_mlp(METHODS[0], 32, 32, in_features=features)
+    assert model(data.x_test[:3]).shape == (3, 10)
+    text = comparison.describe_protocol(protocol=protocol).text
+    assert f"{train} training and {test} test examples" in text and f"MLP {features} → " in text
+    assert f"batch {protocol.batch_size}, {protocol.epochs} epochs" in text
+
+
+def test_a_protocol_run_on_mnist1d():
+    quick = dataclasses.replace(comparison.MNIST1D, epochs=1)
+    (result,) = comparison.run([METHODS[0]], seeds=(0,), baseline=METHODS[0], protocol=quick)
+    assert 0.2 < result.mean < 1  # one epoch learns something (chance is 0.1)
 
 
 def _fake_results(names, configs=((1, 32), (2, 2))):

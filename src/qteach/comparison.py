@@ -1,13 +1,16 @@
-"""One protocol to compare the book's quantization methods: the results page.
+"""Protocols to compare the book's quantization methods: the results pages.
 
-Every method is trained and evaluated the same way, so that differences come from the quantizers alone:
+Every method is trained and evaluated the same way, so that differences come from the quantizers alone. A
+:class:`Protocol` fixes the data and the training budget; the architecture and the seeds are common to all:
 
-- **data**: scikit-learn's digits, flattened to 64 features, the stratified 75/25 split of
-  :func:`qteach.data.digits` (seed 0);
-- **architecture**: an MLP 64 → 128 → 128 → 128 → 10. The first and last layers stay in full precision (as in
+- **data**: :data:`DIGITS`, scikit-learn's digits (64 features, stratified 75/25 split, seed 0), on which every
+  method lands close to full precision; :data:`MNIST1D`, the locally generated MNIST-1D (40 features, 80/20 split,
+  seed 0), built so that small models separate (an MLP stays far below a CNN, and quantization costs more);
+- **architecture**: an MLP in → 128 → 128 → 128 → 10. The first and last layers stay in full precision (as in
   XNOR-Net, DoReFa-Net and most papers of the book); the two middle layers are quantized by the method, each
   followed by batch norm and the method's activation;
-- **training**: Adam, learning rate 0.01, batch 64, 15 epochs, the method's latent-weight clipping if it has one;
+- **training**: Adam, the protocol's learning rate, batch size and epochs, the method's latent-weight clipping if
+  it has one;
 - **seeds**: each configuration is trained with several seeds (initialisation and batch order); the page reports
   the mean and standard deviation of the final test accuracy.
 
@@ -31,10 +34,34 @@ from qteach import train
 from qteach.seed import set_seed
 
 HIDDEN = 128
-EPOCHS = 10
-LR = 3e-3
-BATCH_SIZE = 128
 FULL = 32
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The data and training budget of one comparison: ``load()`` returns the split (flat features)."""
+
+    name: str
+    data_description: str
+    load: Callable
+    epochs: int
+    lr: float
+    batch_size: int
+
+
+def _digits() -> qdata.Split:
+    return qdata.digits(flatten=True, seed=0)
+
+
+def _mnist1d() -> qdata.Split:
+    signals = qdata.mnist1d(num_samples=5000, seed=0)
+    return qdata.Split(signals.x_train.flatten(1), signals.y_train, signals.x_test.flatten(1), signals.y_test)
+
+
+DIGITS = Protocol("digits", "scikit-learn's digits flattened to 64 features, stratified 75/25 split (seed 0)",
+                  _digits, epochs=10, lr=3e-3, batch_size=128)
+MNIST1D = Protocol("MNIST-1D", "MNIST-1D (generated locally: 5,000 signals of 40 samples), 80/20 split (seed 0)",
+                   _mnist1d, epochs=10, lr=3e-3, batch_size=256)
 
 
 @dataclass(frozen=True)
@@ -58,11 +85,11 @@ class Method:
     note: str = ""
 
 
-def protocol_mlp(method: Method, w_bits: int, a_bits: int) -> nn.Sequential:
+def protocol_mlp(method: Method, w_bits: int, a_bits: int, in_features: int = 64) -> nn.Sequential:
     """The protocol's MLP with the method's quantizers in the two middle layers."""
     if method.layer is None:
         raise ValueError(f"{method.name} is a post-training method: it has no layers of its own")
-    layers: list[nn.Module] = [nn.Linear(64, HIDDEN), nn.BatchNorm1d(HIDDEN)]  # first layer: full precision
+    layers: list[nn.Module] = [nn.Linear(in_features, HIDDEN), nn.BatchNorm1d(HIDDEN)]  # first: full precision
     _, _, activation = method.layer(w_bits, a_bits)
     layers.append(activation)
     for _ in range(2):  # the two middle layers: the method's quantizers
@@ -74,30 +101,31 @@ def protocol_mlp(method: Method, w_bits: int, a_bits: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def describe_protocol(seeds=(0, 1, 2)):
+def describe_protocol(seeds=(0, 1, 2), protocol: Protocol = DIGITS):
     """The protocol in a few markdown bullets, with the values this module actually uses."""
     from qteach.display import Markdown
 
+    data = split(protocol)
     return Markdown("\n".join([
-        "- **data**: scikit-learn's digits flattened to 64 features, stratified 75/25 split (seed 0): "
-        f"{len(split().x_train)} training and {len(split().x_test)} test images;",
-        f"- **architecture**: MLP 64 → {HIDDEN} → {HIDDEN} → {HIDDEN} → 10; first and last layers in full "
-        "precision, the two middle layers quantized by the method, each followed by batch norm and the method's "
-        "activation;",
-        f"- **training**: Adam, learning rate {LR}, batch {BATCH_SIZE}, {EPOCHS} epochs, cross-entropy, the "
-        "method's latent-weight clipping if it has one;",
+        f"- **data**: {protocol.data_description}: {len(data.x_train)} training and {len(data.x_test)} test "
+        "examples;",
+        f"- **architecture**: MLP {data.x_train.shape[1]} → {HIDDEN} → {HIDDEN} → {HIDDEN} → 10; first and last "
+        "layers in full precision, the two middle layers quantized by the method, each followed by batch norm and "
+        "the method's activation;",
+        f"- **training**: Adam, learning rate {protocol.lr}, batch {protocol.batch_size}, {protocol.epochs} "
+        "epochs, cross-entropy, the method's latent-weight clipping if it has one;",
         f"- **seeds**: {', '.join(map(str, seeds))} (initialisation and batch order); mean and standard deviation "
         "of the final test accuracy.",
     ]))
 
 
-def split() -> qdata.Split:
-    return qdata.digits(flatten=True, seed=0)
+def split(protocol: Protocol = DIGITS) -> qdata.Split:
+    return protocol.load()
 
 
-def _train(model: nn.Module, data: qdata.Split, seed: int, weight_clip: float | None) -> float:
-    history = train.fit(model, data, epochs=EPOCHS, lr=LR, batch_size=BATCH_SIZE, weight_clip=weight_clip,
-                        seed=seed, progress=False)
+def _train(model: nn.Module, data: qdata.Split, seed: int, weight_clip: float | None, protocol: Protocol) -> float:
+    history = train.fit(model, data, epochs=protocol.epochs, lr=protocol.lr, batch_size=protocol.batch_size,
+                        weight_clip=weight_clip, seed=seed, progress=False)
     return history.final_test_accuracy
 
 
@@ -118,17 +146,19 @@ class Result:
         return statistics.stdev(self.accuracies) if len(self.accuracies) > 1 else 0.0
 
 
-def run(methods: list[Method], seeds=(0, 1, 2), baseline: Method | None = None) -> list[Result]:
-    """Train every configuration of every method with every seed under the protocol."""
-    data = split()
+def run(methods: list[Method], seeds=(0, 1, 2), baseline: Method | None = None,
+        protocol: Protocol = DIGITS) -> list[Result]:
+    """Train every configuration of every method with every seed under ``protocol``."""
+    data = split(protocol)
+    in_features = data.x_train.shape[1]
     results = []
     trained_full: dict[int, nn.Module] = {}
 
     def full_precision(seed: int) -> nn.Module:
         if seed not in trained_full:
             set_seed(seed)
-            model = protocol_mlp(baseline, FULL, FULL)
-            _train(model, data, seed, None)
+            model = protocol_mlp(baseline, FULL, FULL, in_features)
+            _train(model, data, seed, None, protocol)
             trained_full[seed] = model
         return trained_full[seed]
 
@@ -144,10 +174,10 @@ def run(methods: list[Method], seeds=(0, 1, 2), baseline: Method | None = None) 
                     result.accuracies.append(train.evaluate(model, data.x_test, data.y_test))
                 else:
                     set_seed(seed)
-                    model = protocol_mlp(method, w_bits, a_bits)
+                    model = protocol_mlp(method, w_bits, a_bits, in_features)
                     if method.prepare is not None:
                         method.prepare(model)
-                    result.accuracies.append(_train(model, data, seed, method.weight_clip))
+                    result.accuracies.append(_train(model, data, seed, method.weight_clip, protocol))
                     if method is baseline:
                         trained_full.setdefault(seed, model)
             results.append(result)
@@ -225,7 +255,7 @@ def methods() -> list[Method]:
 
     def inq_post_training(model, w_bits, data, seed):
         with_weight_quantizer(model, lambda: inq.INQQuantizer(bits=w_bits))
-        inq.incremental_quantization(model, data, epochs=2, seed=seed, batch_size=BATCH_SIZE)
+        inq.incremental_quantization(model, data, epochs=2, seed=seed, batch_size=128)
         return model
 
     def dorefa_layer(w_bits, a_bits):
