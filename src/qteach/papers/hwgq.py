@@ -123,13 +123,20 @@ def _interval_moments(a: torch.Tensor, b: torch.Tensor):
     return mass, first, second
 
 
+def gaussian_interval_mse(lower: torch.Tensor, upper: torch.Tensor, levels: torch.Tensor) -> float:
+    r""":math:`\sum_i \int_{a_i}^{b_i} (z - q_i)^2 \varphi(z)\,dz` for :math:`z \sim N(0, 1)`, in closed form: the
+    error of a quantizer that sends :math:`(a_i, b_i]` (``lower``, ``upper``, :math:`0 \le a_i \le b_i \le \infty`)
+    to the level :math:`q_i` (float64 tensors of one length)."""
+    mass, first, second = _interval_moments(lower, upper)
+    return float((second - 2 * levels * first + levels**2 * mass).sum())
+
+
 def half_wave_mse(levels) -> float:
     r"""The mean squared error :math:`E[(Q(x) - x)^2]` of :func:`hwgq` with ``levels`` for :math:`x = \max(z, 0)`,
     :math:`z \sim N(0, 1)`, in closed form (the zeros cost nothing, so this is half of the half-normal error)."""
     levels = _require_levels(levels).to(torch.float64)
     t = thresholds(levels)
-    mass, first, second = _interval_moments(t[:-1], t[1:])
-    return float((second - 2 * levels * first + levels**2 * mass).sum())
+    return gaussian_interval_mse(t[:-1], t[1:], levels)
 
 
 def lloyd_max_half_normal(num_levels: int, iterations: int = 500) -> torch.Tensor:
@@ -186,14 +193,12 @@ def lloyd_max_samples(x: torch.Tensor, num_levels: int, iterations: int = 100) -
     return levels
 
 
-@lru_cache(maxsize=None)
-def _uniform_step(num_levels: int) -> float:
-    lo, hi = 1e-3, 4.0
+def golden_section_minimum(f, lo: float = 1e-3, hi: float = 4.0, iterations: int = 200) -> float:
+    """The minimiser of a unimodal ``f`` on ``[lo, hi]`` by golden-section search (one new value per step)."""
     golden = (math.sqrt(5) - 1) / 2
-    f = lambda step: half_wave_mse(torch.arange(1, num_levels + 1, dtype=torch.float64) * step)  # noqa: E731
     a, b = hi - golden * (hi - lo), lo + golden * (hi - lo)
     fa, fb = f(a), f(b)
-    for _ in range(200):
+    for _ in range(iterations):
         if fa < fb:
             hi, b, fb = b, a, fa
             a = hi - golden * (hi - lo)
@@ -203,6 +208,12 @@ def _uniform_step(num_levels: int) -> float:
             b = lo + golden * (hi - lo)
             fb = f(b)
     return (lo + hi) / 2
+
+
+@lru_cache(maxsize=None)
+def _uniform_step(num_levels: int) -> float:
+    return golden_section_minimum(
+        lambda step: half_wave_mse(torch.arange(1, num_levels + 1, dtype=torch.float64) * step))
 
 
 def optimal_uniform_step(bits: int) -> float:

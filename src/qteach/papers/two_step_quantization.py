@@ -41,6 +41,7 @@ from torch import nn
 
 from qteach import binary
 from qteach._validate import require_bits, require_float_tensor, require_int, require_no_nan
+from qteach.papers import hwgq
 from qteach.papers import ternary_weight_networks as twn
 
 __all__ = [
@@ -154,20 +155,6 @@ class SparseActivationQuantizer(nn.Module):
         return f"threshold={self.threshold}, step={self.step:.4f}, bits={self.bits}"
 
 
-def _phi(x: float) -> float:
-    return math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi) if math.isfinite(x) else 0.0
-
-
-def _Phi(x: float) -> float:
-    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
-
-
-def _segment(a: float, b: float, q: float) -> float:
-    """int_a^b (x - q)^2 phi(x) dx in closed form: (1 + q^2)[Phi] - [x phi] + 2q[phi]."""
-    xphi = lambda t: t * _phi(t) if math.isfinite(t) else 0.0  # noqa: E731
-    return (1 + q * q) * (_Phi(b) - _Phi(a)) - (xphi(b) - xphi(a)) + 2 * q * (_phi(b) - _phi(a))
-
-
 def gaussian_quantization_error(threshold: float, step: float, bits: int = 2) -> float:
     r"""Mean squared error of :math:`Q_\epsilon` on the *kept* values of a unit Gaussian, in closed form.
 
@@ -175,37 +162,28 @@ def gaussian_quantization_error(threshold: float, step: float, bits: int = 2) ->
         (x - k\delta)^2 \varphi(x)\,dx \quad (\text{the last upper limit } +\infty)
 
     The values at or below :math:`\epsilon` are left out: they are zero by design, whatever :math:`\delta`.
-    Each integral is :math:`(1+q^2)[\Phi] - [x\varphi] + 2q[\varphi]` between its limits, :math:`q = k\delta`.
+    Each integral is in closed form (:func:`qteach.papers.hwgq.gaussian_interval_mse`), :math:`q = k\delta`.
     """
     threshold = _require_number(threshold, "threshold")
     step = _require_number(step, "step", strict=True)
-    levels = 2**require_bits(bits) - 1
-    total = 0.0
-    for k in range(1, levels + 1):
-        lo = threshold if k == 1 else max(threshold, (k - 0.5) * step)
-        hi = math.inf if k == levels else (k + 0.5) * step
-        if hi > lo:
-            total += _segment(lo, hi, k * step)
-    return total
+    k = torch.arange(1, 2**require_bits(bits), dtype=torch.float64)
+    lower = torch.clamp((k - 0.5) * step, min=threshold)
+    lower[0] = threshold
+    upper = torch.cat([(k[:-1] + 0.5) * step, torch.tensor([math.inf], dtype=torch.float64)])
+    upper = torch.maximum(upper, lower)  # an interval below the threshold is empty
+    return hwgq.gaussian_interval_mse(lower, upper, k * step)
 
 
 def optimal_step(threshold: float = OFFICIAL_THRESHOLD, bits: int = 2) -> float:
     r"""The step :math:`\delta^* = \arg\min_\delta E(\delta)` of :func:`gaussian_quantization_error`.
 
-    Golden-section search on :math:`(0, 4]`. For :math:`\epsilon = 0.32`, 2 bits it gives 0.6488, the official
+    Golden-section search on :math:`(0, 4]` (:func:`qteach.papers.hwgq.golden_section_minimum`). For
+    :math:`\epsilon = 0.32`, 2 bits it gives 0.6488, the official
     prototxt's ``delta: 0.6487``; for :math:`\epsilon = 0` it gives 0.5388, the HWGQ 2-bit step.
     """
     threshold = _require_number(threshold, "threshold")
     bits = require_bits(bits)
-    lo, hi = 1e-3, 4.0
-    g = (math.sqrt(5) - 1) / 2
-    for _ in range(100):
-        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-        if gaussian_quantization_error(threshold, a, bits) < gaussian_quantization_error(threshold, b, bits):
-            hi = b
-        else:
-            lo = a
-    return 0.5 * (lo + hi)
+    return hwgq.golden_section_minimum(lambda step: gaussian_quantization_error(threshold, step, bits))
 
 
 # ------------------------------------------------------------------------ step 2: the transformation function
