@@ -20,6 +20,61 @@ def test_methods_are_named_after_catalog_papers():
     for method in METHODS[1:]:
         catalog.paper(method.paper)
         assert method.configs and (method.layer is None) != (method.post_training is None)
+        assert method.fit is None or method.post_training is None
+
+
+def test_every_configuration_is_on_exactly_one_page():
+    for method in METHODS[1:]:
+        for w_bits, a_bits in method.configs:
+            homes = [f.slug for f in comparison.FAMILIES if f.contains(method, w_bits, a_bits)]
+            assert len(homes) == 1, (method.name, w_bits, a_bits, homes)
+    shown = [(m.name, c) for f in comparison.FAMILIES for m in comparison.in_family(METHODS, f)[1:] for c in m.configs]
+    assert sorted(shown) == sorted((m.name, c) for m in METHODS[1:] for c in m.configs)
+
+
+def test_pages_one_per_family_and_protocol():
+    pages = comparison.pages()
+    assert len(set(pages)) == len(pages) == 2 * len(comparison.FAMILIES)
+    assert pages[:2] == ["book/results/digits_binary_weights.ipynb", "book/results/mnist1d_binary_weights.ipynb"]
+    assert comparison.family("from_trained").title == "Weights from a trained model"
+
+
+def test_family_lookup_and_selection_errors():
+    with pytest.raises(ValueError, match="family must be one of"):
+        comparison.family("ternary")
+    with pytest.raises(TypeError, match="family_"):
+        comparison.in_family(METHODS, "binary_weights")
+
+
+def test_a_family_keeps_the_baseline_and_only_its_configurations():
+    selected = comparison.in_family(METHODS, comparison.family("binary_activations"))
+    assert selected[0] is METHODS[0]
+    assert {m.name for m in selected[1:]} == {"BNN", "XNOR-Net", "DoReFa-Net"}
+    assert next(m for m in selected if m.name == "DoReFa-Net").configs == ((1, 1),)
+
+
+@pytest.mark.parametrize("paper", ["loss_aware_binarization", "blended_coarse_gradient_descent", "pact", "admm_low_bit",
+                                   "semi_binary_decomposition", "apprentice"])
+def test_methods_with_their_own_training_learn_in_two_epochs(paper):
+    quick = dataclasses.replace(comparison.DIGITS, epochs=2)  # PACT at 2 bits, alpha = 6, is at chance after one
+    method = next(m for m in METHODS if m.paper == paper)
+    results = comparison.run([METHODS[0], method], seeds=(0,), baseline=METHODS[0], protocol=quick)
+    assert all(0.3 < r.mean <= 1 for r in results[1:])  # chance is 0.1
+
+
+def test_admm_leaves_ternary_weights_and_semi_binary_keeps_bwn_storage():
+    from qteach.papers import semi_binary_decomposition as sbd
+
+    quick = dataclasses.replace(comparison.DIGITS, epochs=1)
+    data = comparison.split(quick)
+    trained = comparison.protocol_mlp(METHODS[0], 32, 32)
+    admm = next(m for m in METHODS if m.paper == "admm_low_bit")
+    model = admm.post_training(trained, 2, data, 0, quick)
+    for layer in [m for m in model.modules() if isinstance(m, qnn.QuantLinear)]:
+        assert len(layer.weight.abs().unique()) <= 2  # {0, alpha}: ternary
+    m, n = comparison.HIDDEN, comparison.HIDDEN
+    k = max(k for k in range(1, n + 1) if sbd.storage_bits(m, n, k) <= sbd.bwn_storage_bits(m, n))
+    assert sbd.storage_bits(m, n, k) <= sbd.bwn_storage_bits(m, n) < sbd.storage_bits(m, n, k + 1)
 
 
 @pytest.mark.parametrize("method", [m for m in METHODS if m.layer is not None], ids=lambda m: m.name)
@@ -80,8 +135,9 @@ def _fake_results(names, configs=((1, 32), (2, 2))):
 
 
 def test_the_figure_gives_every_method_its_own_colour_and_marker():
-    names = [m.name for m in METHODS[1:]]
-    assert len(comparison.METHOD_STYLES) >= len(names)                       # every method of the page has one
+    pages = [comparison.in_family(METHODS, f) for f in comparison.FAMILIES]
+    assert len(comparison.METHOD_STYLES) >= max(len(page) - 1 for page in pages)  # every method of a page has one
+    names = [m.name for m in max(pages, key=len)[1:]]
     assert len({c for c, _ in comparison.METHOD_STYLES}) == len(comparison.METHOD_STYLES)
     assert len({s for _, s in comparison.METHOD_STYLES}) == len(comparison.METHOD_STYLES)
     baseline = comparison.Result("Full precision", "", 32, 32, [0.97, 0.98])

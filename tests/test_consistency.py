@@ -15,7 +15,7 @@ import pytest
 import yaml
 from pybtex.database import parse_file
 
-from qteach import catalog, course
+from qteach import catalog, comparison, course
 from qteach.display import header_card
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,10 +189,16 @@ def assert_directive_fences_nest(markdown: str) -> None:
             pytest.fail(f"a fence {line.strip()!r} inside a {fence}-fenced directive: use a longer outer fence")
 
 
-def test_the_results_page_installs_qteach_in_colab_too():
-    nb = nbformat.read(ROOT / "book" / "results.ipynb", as_version=4)
+@pytest.mark.parametrize("page", comparison.pages())
+def test_the_results_pages_install_qteach_in_colab_too(page):
+    nb = nbformat.read(ROOT / page, as_version=4)
     assert nb.cells[1].source == sync_notebooks.install_source()
     assert "colab-install" in nb.cells[1].metadata.get("tags", [])
+
+
+def test_every_results_page_exists_and_no_other():
+    assert sorted(str(p.relative_to(ROOT)) for p in (ROOT / "book" / "results").glob("*.ipynb")) == sorted(
+        comparison.pages())
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from qteach import catalog
+from qteach import catalog, comparison
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"
@@ -72,6 +72,7 @@ def test_the_book_has_its_pages():
             "book/results.html", "book/instructors.html"} <= names
     assert {f"book/_generated/years/{y}.html" for y in catalog.YEARS} <= names
     assert {str(nb.with_suffix(".html")) for nb in NOTEBOOKS} <= names
+    assert {page.removesuffix(".ipynb") + ".html" for page in comparison.pages()} <= names
 
 
 @pytest.mark.parametrize("path", PAGES, ids=lambda p: str(p.relative_to(HTML)))

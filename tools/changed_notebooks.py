@@ -2,7 +2,7 @@
 
 With arguments, those notebooks. Without, every notebook changed since the last commit (or new), and every
 notebook whose paper module (``src/qteach/papers/<slug>.py``) or exercise module (``src/qteach/exercises/``)
-changed; the results page when ``qteach.comparison`` changed.
+changed; the results pages when ``qteach.comparison`` changed.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+
+from qteach import comparison
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,8 +27,10 @@ def touched(changed: set[str]) -> list[str]:
     notebooks = {str(p.relative_to(ROOT)): p.stem for p in ROOT.glob("notebooks/**/*.ipynb")}
     modules = {Path(f).stem for f in changed if f.startswith(("src/qteach/papers/", "src/qteach/exercises/"))}
     found = {path for path, slug in notebooks.items() if path in changed or slug in modules}
-    if "book/results.ipynb" in changed or "src/qteach/comparison.py" in changed:
-        found.add("book/results.ipynb")
+    results = comparison.pages()
+    found |= {path for path in results if path in changed}
+    if "src/qteach/comparison.py" in changed:
+        found |= set(results)
     return sorted(found)
 
 

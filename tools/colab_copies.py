@@ -15,17 +15,17 @@ from pathlib import Path
 
 import nbformat
 
-from qteach import course
+from qteach import comparison, course
 
 ROOT = Path(__file__).resolve().parent.parent
 COLAB = ROOT / "colab"
 
 
 def pages() -> list[Path]:
-    """Every notebook page of the book (the chapters and the results page), relative to the repository."""
+    """Every notebook page of the book (the chapters and the results pages), relative to the repository."""
     found = sorted(p.relative_to(ROOT) for p in (ROOT / "notebooks").glob("**/*.ipynb")
                    if ".ipynb_checkpoints" not in p.parts)
-    return found + [Path("book/results.ipynb")]
+    return found + [Path(p) for p in comparison.pages()]
 
 
 def expected_copy(page: Path):

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from qteach import catalog, course, lineage
+from qteach import catalog, comparison, course, lineage
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "book" / "_generated"
@@ -208,10 +208,17 @@ def toc() -> dict:
             {"caption": "For instructors", "chapters": [
                 {"file": "book/instructors"}, {"file": "book/_generated/exercise_index"},
                 {"file": "book/_generated/execution_status"}]},
-            {"caption": "Reference", "chapters": [{"file": "book/results"}, {"file": "book/api"},
+            {"caption": "Reference", "chapters": [{"file": "book/results", "sections": results_sections()},
+                                                  {"file": "book/api"},
                                                   {"file": "book/bibliography"}]},
         ],
     }
+
+
+def results_sections() -> list[dict]:
+    """The results pages (:func:`qteach.comparison.pages`), each titled by its family and protocol."""
+    return [{"file": comparison.page_path(protocol, family).removesuffix(".ipynb"),
+             "title": f"{family.title} ({protocol.name})"} for family, protocol in comparison.page_specs()]
 
 
 def toc_text() -> str:

@@ -1,4 +1,4 @@
-"""Protocols to compare the book's quantization methods: the results pages.
+"""Protocols to compare the book's quantization methods: the results pages (one per family and protocol).
 
 Every method is trained and evaluated the same way, so that differences come from the quantizers alone. A
 :class:`Protocol` fixes the data and the training budget; the architecture and the seeds are common to all:
@@ -22,10 +22,12 @@ retraining) reuse the full-precision runs of the same seeds.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import statistics
 from dataclasses import dataclass, field
 from typing import Callable
 
+import torch
 from torch import nn
 
 from qteach import data as qdata
@@ -42,6 +44,7 @@ class Protocol:
     """The data and training budget of one comparison: ``load()`` returns the split (flat features)."""
 
     name: str
+    slug: str
     data_description: str
     load: Callable
     epochs: int
@@ -58,9 +61,9 @@ def _mnist1d() -> qdata.Split:
     return qdata.Split(signals.x_train.flatten(1), signals.y_train, signals.x_test.flatten(1), signals.y_test)
 
 
-DIGITS = Protocol("digits", "scikit-learn's digits flattened to 64 features, stratified 75/25 split (seed 0)",
+DIGITS = Protocol("digits", "digits", "scikit-learn's digits flattened to 64 features, stratified 75/25 split (seed 0)",
                   _digits, epochs=10, lr=3e-3, batch_size=128)
-MNIST1D = Protocol("MNIST-1D", "MNIST-1D (generated locally: 5,000 signals of 40 samples), 80/20 split (seed 0)",
+MNIST1D = Protocol("MNIST-1D", "mnist1d", "MNIST-1D (generated locally: 5,000 signals of 40 samples), 80/20 split (seed 0)",
                    _mnist1d, epochs=10, lr=3e-3, batch_size=256)
 
 
@@ -70,9 +73,11 @@ class Method:
 
     ``layer(w_bits, a_bits)`` returns ``(weight_quantizer, input_quantizer, activation)`` for a quantized layer;
     ``prepare(model)``, if given, runs on the freshly built model before training (a paper's initialisation).
-    ``post_training(model, w_bits, data, seed)``, if given, replaces training: it receives a trained
+    ``fit(model, data, seed, protocol)``, if given, trains the model instead of the protocol's Adam loop, for a
+    method whose optimizer is part of the paper (LAB, BCGD); it keeps the protocol's epochs and batch size.
+    ``post_training(model, w_bits, data, seed, protocol)``, if given, replaces training: it receives a trained
     full-precision protocol model (a copy) and returns the quantized model to evaluate, re-training it on
-    ``data`` only if the paper does (INQ).
+    ``data`` only if the paper does (INQ, ADMM), or using it as the teacher of a new student (Apprentice).
     """
 
     name: str
@@ -81,8 +86,63 @@ class Method:
     layer: Callable | None = None
     weight_clip: float | None = None
     prepare: Callable | None = None
+    fit: Callable | None = None
     post_training: Callable | None = None
     note: str = ""
+
+
+@dataclass(frozen=True)
+class Family:
+    """One results page per protocol: the configurations for which ``contains(method, w_bits, a_bits)`` holds."""
+
+    slug: str
+    title: str
+    description: str
+    contains: Callable
+
+
+def _trained(method: Method) -> bool:
+    return method.post_training is None
+
+
+FAMILIES = (
+    Family("binary_weights", "Binary weights", "1-bit weights, full-precision activations, trained from scratch",
+           lambda m, w, a: _trained(m) and w == 1 and a == FULL),
+    Family("multibit_weights", "Ternary and multi-bit weights",
+           "2- to 8-bit weights, full-precision activations, trained from scratch",
+           lambda m, w, a: _trained(m) and 1 < w < FULL and a == FULL),
+    Family("from_trained", "Weights from a trained model",
+           "weights quantized from the trained full-precision model, with or without re-training",
+           lambda m, w, a: not _trained(m)),
+    Family("binary_activations", "Binary activations", "1-bit activations: the binary networks",
+           lambda m, w, a: _trained(m) and a == 1),
+    Family("two_bit_activations", "2-bit activations", "2-bit activations, binary or 2-bit weights",
+           lambda m, w, a: _trained(m) and a == 2),
+    Family("multibit_activations", "3- to 8-bit activations", "3- to 8-bit weights and activations",
+           lambda m, w, a: _trained(m) and 2 < a < FULL),
+)
+
+
+def page_path(protocol: Protocol, family: Family) -> str:
+    """The results page of ``family`` under ``protocol``, relative to the repository."""
+    return f"book/results/{protocol.slug}_{family.slug}.ipynb"
+
+
+def page_specs() -> list[tuple[Family, Protocol]]:
+    """The results pages as ``(family, protocol)``, family by family, the digits page before the MNIST-1D one."""
+    return [(family_, protocol) for family_ in FAMILIES for protocol in (DIGITS, MNIST1D)]
+
+
+def pages() -> list[str]:
+    """Every results page's path, in the order of :func:`page_specs`."""
+    return [page_path(protocol, family_) for family_, protocol in page_specs()]
+
+
+def family(slug: str) -> Family:
+    found = [f for f in FAMILIES if f.slug == slug]
+    if not found:
+        raise ValueError(f"family must be one of {[f.slug for f in FAMILIES]}, got {slug!r}")
+    return found[0]
 
 
 def protocol_mlp(method: Method, w_bits: int, a_bits: int, in_features: int = 64) -> nn.Sequential:
@@ -170,14 +230,18 @@ def run(methods: list[Method], seeds=(0, 1, 2), baseline: Method | None = None,
                     if baseline is None:
                         raise ValueError("post-training methods need the full-precision baseline method")
                     set_seed(seed)
-                    model = method.post_training(copy.deepcopy(full_precision(seed)), w_bits, data, seed)
+                    model = method.post_training(copy.deepcopy(full_precision(seed)), w_bits, data, seed, protocol)
                     result.accuracies.append(train.evaluate(model, data.x_test, data.y_test))
                 else:
                     set_seed(seed)
                     model = protocol_mlp(method, w_bits, a_bits, in_features)
                     if method.prepare is not None:
                         method.prepare(model)
-                    result.accuracies.append(_train(model, data, seed, method.weight_clip, protocol))
+                    if method.fit is not None:
+                        method.fit(model, data, seed, protocol)
+                        result.accuracies.append(train.evaluate(model, data.x_test, data.y_test))
+                    else:
+                        result.accuracies.append(_train(model, data, seed, method.weight_clip, protocol))
                     if method is baseline:
                         trained_full.setdefault(seed, model)
             results.append(result)
@@ -245,15 +309,58 @@ def with_weight_quantizer(model: nn.Module, make_quantizer: Callable) -> nn.Modu
     return model
 
 
+def in_family(methods_: list[Method], family_: Family) -> list[Method]:
+    """``methods_`` restricted to the configurations of ``family_`` (methods left with none are dropped); the
+    first method, the full-precision baseline, is always kept."""
+    if not isinstance(family_, Family):
+        raise TypeError(f"family_ must be a comparison.Family, got {type(family_).__name__}")
+    kept = [methods_[0]]
+    for method in methods_[1:]:
+        configs = tuple(c for c in method.configs if family_.contains(method, *c))
+        if configs:
+            kept.append(dataclasses.replace(method, configs=configs))
+    return kept
+
+
+def methods_table(methods_: list[Method]):
+    """The methods of a page as a table: name, W/A configurations, chapter, note."""
+    from qteach import display
+
+    return display.table(["method", "W/A", "chapter", "note"],
+                         [[m.name, ", ".join(f"W{w}/A{a}" for w, a in m.configs), m.paper or "(the baseline)",
+                           m.note or "-"] for m in methods_], align=["<", "<", "<", "<"])
+
+
+def results_table(results: list[Result]):
+    """Mean ± standard deviation of the test accuracy (%) of every configuration, as a table."""
+    from qteach import display
+
+    return display.table(["method", "W/A", "accuracy (%)"],
+                         [[r.method, f"W{r.w_bits}/A{r.a_bits}", f"{100 * r.mean:.1f} ± {100 * r.std:.1f}"]
+                          for r in results], align=["<", "<", ">"])
+
+
+def _middle_layers(model: nn.Module) -> list:
+    return [m for m in model.modules() if isinstance(m, qnn.QuantLinear)]
+
+
+def _adam_fit(model, data, seed, protocol, after_step=None, loss_fn=None, optimizer=None):
+    """The protocol's training (Adam, its learning rate, epochs and batch size) with a paper's extra step."""
+    train.fit(model, data, epochs=protocol.epochs, lr=protocol.lr, batch_size=protocol.batch_size, seed=seed,
+              progress=False, after_step=after_step, loss_fn=loss_fn, optimizer=optimizer or "adam")
+
+
 def methods() -> list[Method]:
-    """The methods of the results page, in the book's order; the first is the full-precision baseline."""
-    from qteach.papers import (abc_net, binaryconnect, dorefa_net, fine_grained_ternary, hwgq,
-                               incremental_network_quantization, shiftcnn, ternary_weight_networks,
+    """The methods of the results pages, in the book's order; the first is the full-precision baseline."""
+    from qteach.papers import (abc_net, admm_low_bit, apprentice, binaryconnect, dorefa_net, fine_grained_ternary,
+                               hwgq, incremental_network_quantization, loss_aware_binarization, pact, rebnet,
+                               semi_binary_decomposition, shiftcnn, syq, ternary_weight_networks,
                                trained_ternary_quantization, wrpn, xnor_net)
+    from qteach.papers import blended_coarse_gradient_descent as bcgd
 
-    inq = incremental_network_quantization
+    inq, lab, sbd = incremental_network_quantization, loss_aware_binarization, semi_binary_decomposition
 
-    def inq_post_training(model, w_bits, data, seed):
+    def inq_post_training(model, w_bits, data, seed, protocol):
         with_weight_quantizer(model, lambda: inq.INQQuantizer(bits=w_bits))
         inq.incremental_quantization(model, data, epochs=2, seed=seed, batch_size=128)
         return model
@@ -261,6 +368,60 @@ def methods() -> list[Method]:
     def dorefa_layer(w_bits, a_bits):
         weight = None if w_bits == FULL else dorefa_net.WeightQuantizer(w_bits)
         return weight, None, dorefa_net.ActivationQuantizer(a_bits)
+
+    def lab_fit(model, data, seed, protocol):
+        optimizer = {}
+
+        def adam(params):
+            optimizer["adam"] = torch.optim.Adam(params, lr=protocol.lr)
+            return optimizer["adam"]
+
+        def after_step(m):
+            train.clip_latent_weights(m, 1.0)
+            lab.update_curvature(m, optimizer["adam"])
+
+        _adam_fit(model, data, seed, protocol, after_step=after_step, optimizer=adam)
+
+    def bcgd_fit(model, data, seed, protocol):
+        weights = [layer.weight for layer in _middle_layers(model)]
+        rest = [p for p in model.parameters() if all(p is not w for w in weights)]
+        optimizer = bcgd.BCGD([{"params": weights}, {"params": rest, "quantized": False}], lr=0.1, rho=0.03)
+        _adam_fit(model, data, seed, protocol, optimizer=lambda params: optimizer)
+
+    def pact_fit(model, data, seed, protocol):
+        cross_entropy = nn.CrossEntropyLoss()
+        _adam_fit(model, data, seed, protocol,
+                  loss_fn=lambda logits, y: cross_entropy(logits, y) + pact.alpha_l2(model, 1e-3))
+
+    def admm_post_training(model, w_bits, data, seed, protocol):
+        weights = [layer.weight for layer in _middle_layers(model)]
+        admm_low_bit.admm_fit(model, data, weights, levels=admm_low_bit.TERNARY, rho=2.0, epochs=3, lr=0.05,
+                              batch_size=protocol.batch_size, seed=seed)
+        return model
+
+    def semi_binary_post_training(model, w_bits, data, seed, protocol):
+        for layer in _middle_layers(model):
+            m, n = layer.weight.shape
+            k = max(k for k in range(1, min(m, n) + 1)
+                    if sbd.storage_bits(m, n, k) <= sbd.bwn_storage_bits(m, n))
+            u, d, v, _ = sbd.fit(layer.weight.detach(), k, iterations=8)
+            with torch.no_grad():
+                layer.weight.copy_(sbd.reconstruct(u, d, v))
+        return model
+
+    def ternary_student(w, a):
+        return _relu_layer(lambda bits: ternary_weight_networks.TernaryWeightQuantizer())(w, a)
+
+    def apprentice_post_training(teacher, w_bits, data, seed, protocol):
+        set_seed(seed)
+        student = protocol_mlp(Method("", "", (), layer=ternary_student), w_bits, FULL, data.x_train.shape[1])
+        apprentice.train_apprentice(student, data, teacher=teacher, scheme="B", epochs=protocol.epochs,
+                                    lr=protocol.lr, batch_size=protocol.batch_size, seed=seed)
+        return student
+
+    def integer_only_layer(w_bits, a_bits):
+        return (qnn.MinMaxFakeQuantizer(w_bits, signed=True, symmetric=True), None,
+                nn.Sequential(nn.ReLU(), qnn.MinMaxFakeQuantizer(a_bits, momentum=0.1)))
 
     return [
         Method("Full precision", "", ((FULL, FULL),), layer=lambda w, a: (None, None, nn.ReLU())),
@@ -274,15 +435,14 @@ def methods() -> list[Method]:
         Method("XNOR-Net", "xnor_net", ((1, 1),),
                layer=lambda w, a: (xnor_net.BinaryWeight(), xnor_net.ScaledSignInput(), nn.Identity()),
                weight_clip=1.0, note="batch norm, then the scaled sign of the input (beta), binary weights (alpha)"),
-        Method("TWN", "ternary_weight_networks", ((2, FULL),),
-               layer=_relu_layer(lambda w: ternary_weight_networks.TernaryWeightQuantizer())),
+        Method("TWN", "ternary_weight_networks", ((2, FULL),), layer=ternary_student),
         Method("DoReFa-Net", "dorefa_net", ((1, 1), (1, FULL), (2, FULL), (2, 2), (4, 4)), layer=dorefa_layer),
         Method("Fine-grained ternary (N=4), no retraining", "fine_grained_ternary", ((2, FULL),),
-               post_training=lambda model, w, data, seed: with_weight_quantizer(
+               post_training=lambda model, w, data, seed, protocol: with_weight_quantizer(
                    model, lambda: fine_grained_ternary.FineGrainedTernaryQuantizer(group_size=4)),
                note="one scale per group of 4 input weights, applied to the trained full-precision model"),
         Method("ShiftCNN (N=2, B=4), no retraining", "shiftcnn", ((8, FULL),),
-               post_training=lambda model, w, data, seed: with_weight_quantizer(
+               post_training=lambda model, w, data, seed, protocol: with_weight_quantizer(
                    model, lambda: shiftcnn.ShiftQuantizer(n_terms=2, bits=4)),
                note="each weight a sum of two signed powers of two, applied to the trained model"),
         Method("HWGQ", "hwgq", ((1, 2),),
@@ -301,4 +461,29 @@ def methods() -> list[Method]:
         Method("ABC-Net (M = N = 3)", "abc_net", ((3, 3),),
                layer=lambda w, a: (abc_net.ABCWeightQuantizer(w), abc_net.ABCActivationQuantizer(a), nn.Identity()),
                note="3 binary bases for the weights, 3 shifted binary activations"),
+        Method("Integer-only (QAT, 8 bits)", "integer_arithmetic_only", ((8, 8),), layer=integer_only_layer,
+               note="symmetric 8-bit weights, ReLU then 8-bit activations with EMA ranges (fake quantization)"),
+        Method("PACT", "pact", ((2, 2), (4, 4)),
+               layer=lambda w, a: (dorefa_net.WeightQuantizer(w), None, pact.PACT(a, alpha=6.0)), fit=pact_fit,
+               note="learned clipping level (alpha = 6 at first, L2 1e-3 on alpha), DoReFa weights"),
+        Method("LAB", "loss_aware_binarization", ((1, FULL),),
+               layer=_relu_layer(lambda w: lab.LABWeight("lab")), fit=lab_fit,
+               note="alpha weighted by Adam's second moment (the diagonal Hessian estimate)"),
+        Method("BCGD (rho = 0.03)", "blended_coarse_gradient_descent", ((1, FULL),),
+               layer=_relu_layer(lambda w: bcgd.ScaledSignSTE()), fit=bcgd_fit,
+               note="the paper's blended update, plain gradient steps (lr 0.1), not Adam"),
+        Method("ReBNet (M = 2)", "rebnet", ((1, 2),),
+               layer=lambda w, a: (qnn.SignQuantizer(), None, rebnet.ResidualSign(a)), weight_clip=1.0,
+               note="sign weights, 2 residual binary levels with learned gammas as the activation"),
+        Method("SYQ (ternary, per row)", "syq", ((2, FULL),),
+               layer=_relu_layer(lambda w: syq.SYQQuantizer((HIDDEN, HIDDEN), "row", ternary=True)),
+               note="symmetric ternary weights, one learned scale per output row"),
+        Method("ADMM (ternary, from the trained model)", "admm_low_bit", ((2, FULL),),
+               post_training=admm_post_training,
+               note="3 epochs of ADMM (rho = 2, extragradient steps of 0.05) from the trained model"),
+        Method("Semi-binary decomposition, no retraining", "semi_binary_decomposition", ((1, FULL),),
+               post_training=semi_binary_post_training,
+               note="W = U diag(d) V^T with binary U, V at BWN's storage, applied to the trained model"),
+        Method("Apprentice (scheme B)", "apprentice", ((2, FULL),), post_training=apprentice_post_training,
+               note="ternary (TWN) student taught by the trained full-precision model of the same seed"),
     ]

@@ -43,7 +43,7 @@ import nbformat
 import pytest
 from filelock import FileLock
 
-from qteach import course
+from qteach import comparison, course
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "_build"
@@ -73,7 +73,7 @@ def _selected() -> list[Path]:
     if wanted is not None:
         return [ROOT / p for p in wanted.split()]
     found = sorted(p for p in (ROOT / "notebooks").glob("**/*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-    return found + [ROOT / "book" / "results.ipynb"]
+    return found + [ROOT / p for p in comparison.pages()]
 
 
 NOTEBOOKS = _selected()
