@@ -468,3 +468,24 @@ def test_fit_rejects_non_finite_data_before_training(field, name, value):
 def test_fit_model_not_a_module(blobs_split):
     with pytest.raises(TypeError, match="model"):
         train.fit("model", blobs_split, progress=False)
+
+
+def test_mnist1d_is_cached_and_the_cache_equals_a_fresh_generation(tmp_path, monkeypatch):
+    monkeypatch.setenv("QTEACH_CACHE", str(tmp_path))
+    first = data.mnist1d(num_samples=100, seed=3)
+    (cached,) = tmp_path.glob("mnist1d-*-100-3.npz")
+    second = data.mnist1d(num_samples=100, seed=3)
+    x, y = data._generate_mnist1d(100, 3)
+    for split in (first, second):
+        assert torch.equal(torch.cat([split.x_train, split.x_test]).sort(0).values,
+                           torch.as_tensor(x).sort(0).values)
+    assert torch.equal(first.x_train, second.x_train) and torch.equal(first.y_test, second.y_test)
+    cached.write_bytes(b"not a numpy file")  # a broken cache is generated again
+    assert torch.equal(data.mnist1d(num_samples=100, seed=3).x_test, first.x_test)
+
+
+def test_mnist1d_works_without_a_writable_cache(tmp_path, monkeypatch):
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    monkeypatch.setenv("QTEACH_CACHE", str(blocked / "cache"))  # a folder below a file cannot be created
+    assert len(data.mnist1d(num_samples=100, seed=0).x_train) == 80

@@ -352,8 +352,9 @@ def _adam_fit(model, data, seed, protocol, after_step=None, loss_fn=None, optimi
 
 def methods() -> list[Method]:
     """The methods of the results pages, in the book's order; the first is the full-precision baseline."""
-    from qteach.papers import (abc_net, admm_low_bit, apprentice, binaryconnect, dorefa_net, fine_grained_ternary,
-                               hwgq, incremental_network_quantization, loss_aware_binarization, pact, rebnet,
+    from qteach.papers import (abc_net, admm_low_bit, apprentice, binaryconnect, competitive_bnn_from_scratch,
+                               dorefa_net, fine_grained_ternary, hwgq, incremental_network_quantization,
+                               loss_aware_binarization, pact, rebnet,
                                semi_binary_decomposition, shiftcnn, syq, ternary_weight_networks,
                                trained_ternary_quantization, wrpn, xnor_net)
     from qteach.papers import blended_coarse_gradient_descent as bcgd
@@ -475,6 +476,9 @@ def methods() -> list[Method]:
         Method("ReBNet (M = 2)", "rebnet", ((1, 2),),
                layer=lambda w, a: (qnn.SignQuantizer(), None, rebnet.ResidualSign(a)), weight_clip=1.0,
                note="sign weights, 2 residual binary levels with learned gammas as the activation"),
+        Method("BMXNet-v2 (from scratch)", "competitive_bnn_from_scratch", ((1, 1),),
+               layer=competitive_bnn_from_scratch.comparison_layer,
+               note="unscaled sign weights (identity gradient), sign inputs with the gradient cancelled for |x| > 1"),
         Method("SYQ (ternary, per row)", "syq", ((2, FULL),),
                layer=_relu_layer(lambda w: syq.SYQQuantizer((HIDDEN, HIDDEN), "row", ternary=True)),
                note="symmetric ternary weights, one learned scale per output row"),

@@ -9,7 +9,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -105,17 +108,48 @@ def mnist1d(num_samples: int = 5000, test_fraction: float = 0.2, seed: int = 0) 
     Uses the procedural generator of the ``mnist1d`` package with its default arguments, except
     ``num_samples`` and ``seed``. Signals have shape ``(1, 40)`` (one channel) for 1-D convolutions.
     """
-    from mnist1d.data import get_dataset_args, make_dataset
     num_samples = require_int(num_samples, "num_samples", minimum=20)
     test_fraction = _check_test_fraction(test_fraction)
     seed = require_int(seed, "seed", minimum=0)
+    x, y = _cached(f"mnist1d-{version('mnist1d')}-{num_samples}-{seed}", lambda: _generate_mnist1d(num_samples, seed))
+    return _split(x, y, test_fraction, seed)
+
+
+def _generate_mnist1d(num_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from mnist1d.data import get_dataset_args, make_dataset
+
     args = get_dataset_args()
     args.num_samples = num_samples
     args.seed = seed
     data = make_dataset(args)
     x = np.concatenate([data["x"], data["x_test"]]).astype(np.float32)[:, None, :]
-    y = np.concatenate([data["y"], data["y_test"]])
-    return _split(x, y, test_fraction, seed)
+    return x, np.concatenate([data["y"], data["y_test"]])
+
+
+def cache_folder() -> Path:
+    """Where generated data sets are kept between runs: ``$QTEACH_CACHE``, else ``~/.cache/qteach``."""
+    return Path(os.environ.get("QTEACH_CACHE") or Path.home() / ".cache" / "qteach")
+
+
+def _cached(name: str, generate) -> tuple[np.ndarray, np.ndarray]:
+    """``generate()`` (arrays ``x, y``), kept in :func:`cache_folder` under ``name`` (which must say everything
+    the arrays depend on, the generator's version included): generating MNIST-1D takes seconds, reading it
+    milliseconds. A cache that cannot be read or written is ignored."""
+    path = cache_folder() / f"{name}.npz"
+    try:
+        with np.load(path) as stored:
+            return stored["x"], stored["y"]
+    except (OSError, KeyError, ValueError):
+        pass
+    x, y = generate()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.npz")
+        np.savez(partial, x=x, y=y)
+        partial.replace(path)  # atomic: a reader never sees half a file
+    except OSError:
+        pass
+    return x, y
 
 
 def blobs(num_samples: int = 1000, num_features: int = 16, num_classes: int = 4, spread: float = 1.0,

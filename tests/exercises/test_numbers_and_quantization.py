@@ -160,7 +160,7 @@ def test_check_2_is_fast_and_stub_is_not_attempted(capsys):
     check_2(recorded)
     start = time.perf_counter()
     check_2(lambda x, bits: answers[bits])  # the check's own work only
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 5.0  # about 0.1 s; a loose bound, so that a loaded CI machine passes
 
 
 def test_check_1_ranges_avoid_rounding_ties():
