@@ -49,6 +49,7 @@ __all__ = [
     "xnor_matmul_packed",
     "binary_conv2d",
     "binary_conv2d_reference",
+    "conv_geometry",
     "bitserial_matmul",
     "quantize_multiplier",
     "requantize",
@@ -86,8 +87,10 @@ def _require_matmul_operands(a, b) -> int:
     return a.shape[1]
 
 
-def _conv_geometry(x, w, stride, padding):
-    """Check the operands of a binary convolution; return (stride, padding, (out_h, out_w)) as pairs."""
+def conv_geometry(x, w, stride, padding):
+    """Check the operands of a convolution, ``x`` (N, C, H, W) and ``w`` (O, C, kh, kw), the way
+    :func:`binary_conv2d` does (``TypeError``/``ValueError`` naming the argument); return ``(stride, padding,
+    (out_h, out_w))`` as pairs. Chapters that lay out their own binary convolutions use it too."""
     for t, name in ((x, "x"), (w, "w")):
         require_ndim(_require_real(t, name), name, 4)
     if x.shape[1] != w.shape[1]:
@@ -334,7 +337,7 @@ def binary_conv2d_reference(x: torch.Tensor, w: torch.Tensor, stride=1, padding=
     Runs on the device of its inputs; exact but slow, it is the specification the numba kernel is tested
     against.
     """
-    (sh, sw), (ph, pw), (oh, ow) = _conv_geometry(x, w, stride, padding)
+    (sh, sw), (ph, pw), (oh, ow) = conv_geometry(x, w, stride, padding)
     require_no_nan(x, "x")
     require_no_nan(w, "w")
     n, c, h, wd = x.shape
@@ -378,7 +381,7 @@ def binary_conv2d(x: torch.Tensor, w: torch.Tensor, stride=1, padding=0) -> torc
     - Bannink et al., *Larq Compute Engine: Design, Benchmark, and Deploy State-of-the-Art Binarized Neural
       Networks*, MLSys 2021.
     """
-    (sh, sw), (ph, pw), (oh, ow) = _conv_geometry(x, w, stride, padding)
+    (sh, sw), (ph, pw), (oh, ow) = conv_geometry(x, w, stride, padding)
     if x.device.type != "cpu":
         return binary_conv2d_reference(x, w, stride, padding)
     n, c, h, wd = x.shape

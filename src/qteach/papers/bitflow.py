@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from qteach._validate import require_int, require_no_nan, require_pair, require_tensor
 from qteach.binary import sign
-from qteach.bitops import _conv_geometry, pack_bits, xnor_matmul_packed
+from qteach.bitops import conv_geometry, pack_bits, xnor_matmul_packed
 
 __all__ = ["LAYOUTS", "WORD_BITS", "bit_utilization", "channel_rows", "layout_conv2d", "packed_windows",
            "padding_correction", "spatial_rows", "words_per_output"]
@@ -52,7 +52,7 @@ LAYOUTS = ("channel", "spatial")
 
 def _check_conv(x, w, stride, padding):
     """The operand checks of :func:`qteach.bitops.binary_conv2d`; returns (stride, padding, out_hw)."""
-    geometry = _conv_geometry(x, w, stride, padding)
+    geometry = conv_geometry(x, w, stride, padding)
     require_no_nan(x, "x")
     require_no_nan(w, "w")
     return geometry

@@ -63,7 +63,7 @@ from qteach._validate import (
     require_tensor,
 )
 from qteach.binary import sign
-from qteach.bitops import _conv_geometry
+from qteach.bitops import conv_geometry
 
 __all__ = [
     "PAPER_ABSTRACT",
@@ -103,7 +103,7 @@ def _require_signs(t, name: str, allow_zero: bool = False) -> torch.Tensor:
 
 def _require_conv_operands(x, w, stride, padding) -> None:
     """Float x (N, C, H, W) and w (O, C, kh, kw) that fit a convolution with this stride and padding."""
-    _conv_geometry(require_float_tensor(x, "x"), require_float_tensor(w, "w"), stride, padding)
+    conv_geometry(require_float_tensor(x, "x"), require_float_tensor(w, "w"), stride, padding)
 
 
 def _require_delta_operands(y_prev, u_prev, u_new, w) -> None:
@@ -156,7 +156,7 @@ def binary_windows(x: torch.Tensor, kernel_size, stride=1, padding=0) -> torch.T
     require_ndim(require_float_tensor(x, "x"), "x", 4)
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
     dummy = torch.zeros(1, x.shape[1], require_int(kh, "kernel_size", 1), require_int(kw, "kernel_size", 1))
-    _, _, (oh, ow) = _conv_geometry(x, dummy, stride, padding)
+    _, _, (oh, ow) = conv_geometry(x, dummy, stride, padding)
     cols = F.unfold(sign(x), (kh, kw), padding=padding, stride=stride)
     return cols.to(torch.int64).reshape(x.shape[0], -1, oh, ow)
 
