@@ -49,7 +49,8 @@ def test_family_lookup_and_selection_errors():
 def test_a_family_keeps_the_baseline_and_only_its_configurations():
     selected = comparison.in_family(METHODS, comparison.family("binary_activations"))
     assert selected[0] is METHODS[0]
-    assert {m.name for m in selected[1:]} == {"BNN", "XNOR-Net", "DoReFa-Net", "BMXNet-v2 (from scratch)"}
+    assert {m.name for m in selected[1:]} == {"BNN", "XNOR-Net", "DoReFa-Net", "BMXNet-v2 (from scratch)",
+                                             "XNOR-Net++ (learned scale per output)"}
     assert next(m for m in selected if m.name == "DoReFa-Net").configs == ((1, 1),)
 
 

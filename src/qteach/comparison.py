@@ -356,7 +356,7 @@ def methods() -> list[Method]:
                                dorefa_net, fine_grained_ternary, hwgq, incremental_network_quantization,
                                loss_aware_binarization, pact, rebnet,
                                semi_binary_decomposition, shiftcnn, syq, ternary_weight_networks,
-                               trained_ternary_quantization, wrpn, xnor_net)
+                               trained_ternary_quantization, wrpn, xnor_net, xnor_net_plus_plus)
     from qteach.papers import blended_coarse_gradient_descent as bcgd
 
     inq, lab, sbd = incremental_network_quantization, loss_aware_binarization, semi_binary_decomposition
@@ -479,6 +479,10 @@ def methods() -> list[Method]:
         Method("BMXNet-v2 (from scratch)", "competitive_bnn_from_scratch", ((1, 1),),
                layer=competitive_bnn_from_scratch.comparison_layer,
                note="unscaled sign weights (identity gradient), sign inputs with the gradient cancelled for |x| > 1"),
+        Method("XNOR-Net++ (learned scale per output)", "xnor_net_plus_plus", ((1, 1),),
+               layer=lambda w, a: xnor_net_plus_plus.comparison_layer(w, a, features=HIDDEN), weight_clip=1.0,
+               note="sign weights and inputs, one learned factor per output (starts at 1) instead of XNOR-Net's "
+                    "analytic alpha and beta"),
         Method("SYQ (ternary, per row)", "syq", ((2, FULL),),
                layer=_relu_layer(lambda w: syq.SYQQuantizer((HIDDEN, HIDDEN), "row", ternary=True)),
                note="symmetric ternary weights, one learned scale per output row"),
