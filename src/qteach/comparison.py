@@ -183,10 +183,12 @@ def split(protocol: Protocol = DIGITS) -> qdata.Split:
     return protocol.load()
 
 
-def _train(model: nn.Module, data: qdata.Split, seed: int, weight_clip: float | None, protocol: Protocol) -> float:
-    history = train.fit(model, data, epochs=protocol.epochs, lr=protocol.lr, batch_size=protocol.batch_size,
-                        weight_clip=weight_clip, seed=seed, progress=False)
-    return history.final_test_accuracy
+def _protocol_fit(model: nn.Module, data: qdata.Split, seed: int, protocol: Protocol, weight_clip=None,
+                  after_step=None, loss_fn=None, optimizer="adam") -> None:
+    """Train ``model`` with the protocol's epochs, batch size and learning rate (Adam unless a paper's method
+    brings its own ``optimizer``, ``loss_fn`` or ``after_step``)."""
+    train.fit(model, data, epochs=protocol.epochs, lr=protocol.lr, batch_size=protocol.batch_size, seed=seed,
+              progress=False, weight_clip=weight_clip, after_step=after_step, loss_fn=loss_fn, optimizer=optimizer)
 
 
 @dataclass
@@ -218,7 +220,7 @@ def run(methods: list[Method], seeds=(0, 1, 2), baseline: Method | None = None,
         if seed not in trained_full:
             set_seed(seed)
             model = protocol_mlp(baseline, FULL, FULL, in_features)
-            _train(model, data, seed, None, protocol)
+            _protocol_fit(model, data, seed, protocol)
             trained_full[seed] = model
         return trained_full[seed]
 
@@ -239,9 +241,9 @@ def run(methods: list[Method], seeds=(0, 1, 2), baseline: Method | None = None,
                         method.prepare(model)
                     if method.fit is not None:
                         method.fit(model, data, seed, protocol)
-                        result.accuracies.append(train.evaluate(model, data.x_test, data.y_test))
                     else:
-                        result.accuracies.append(_train(model, data, seed, method.weight_clip, protocol))
+                        _protocol_fit(model, data, seed, protocol, weight_clip=method.weight_clip)
+                    result.accuracies.append(train.evaluate(model, data.x_test, data.y_test))
                     if method is baseline:
                         trained_full.setdefault(seed, model)
             results.append(result)
@@ -344,12 +346,6 @@ def _middle_layers(model: nn.Module) -> list:
     return [m for m in model.modules() if isinstance(m, qnn.QuantLinear)]
 
 
-def _adam_fit(model, data, seed, protocol, after_step=None, loss_fn=None, optimizer=None):
-    """The protocol's training (Adam, its learning rate, epochs and batch size) with a paper's extra step."""
-    train.fit(model, data, epochs=protocol.epochs, lr=protocol.lr, batch_size=protocol.batch_size, seed=seed,
-              progress=False, after_step=after_step, loss_fn=loss_fn, optimizer=optimizer or "adam")
-
-
 def methods() -> list[Method]:
     """The methods of the results pages, in the book's order; the first is the full-precision baseline."""
     from qteach.papers import (abc_net, admm_low_bit, apprentice, binaryconnect, competitive_bnn_from_scratch,
@@ -377,22 +373,19 @@ def methods() -> list[Method]:
             optimizer["adam"] = torch.optim.Adam(params, lr=protocol.lr)
             return optimizer["adam"]
 
-        def after_step(m):
-            train.clip_latent_weights(m, 1.0)
-            lab.update_curvature(m, optimizer["adam"])
-
-        _adam_fit(model, data, seed, protocol, after_step=after_step, optimizer=adam)
+        _protocol_fit(model, data, seed, protocol, weight_clip=1.0, optimizer=adam,
+                      after_step=lambda m: lab.update_curvature(m, optimizer["adam"]))
 
     def bcgd_fit(model, data, seed, protocol):
         weights = [layer.weight for layer in _middle_layers(model)]
         rest = [p for p in model.parameters() if all(p is not w for w in weights)]
         optimizer = bcgd.BCGD([{"params": weights}, {"params": rest, "quantized": False}], lr=0.1, rho=0.03)
-        _adam_fit(model, data, seed, protocol, optimizer=lambda params: optimizer)
+        _protocol_fit(model, data, seed, protocol, optimizer=lambda params: optimizer)
 
     def pact_fit(model, data, seed, protocol):
         cross_entropy = nn.CrossEntropyLoss()
-        _adam_fit(model, data, seed, protocol,
-                  loss_fn=lambda logits, y: cross_entropy(logits, y) + pact.alpha_l2(model, 1e-3))
+        _protocol_fit(model, data, seed, protocol,
+                      loss_fn=lambda logits, y: cross_entropy(logits, y) + pact.alpha_l2(model, 1e-3))
 
     def admm_post_training(model, w_bits, data, seed, protocol):
         weights = [layer.weight for layer in _middle_layers(model)]
