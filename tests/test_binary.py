@@ -275,3 +275,26 @@ def test_mean_abs_scale_rejects_empty_or_non_finite_w(w, per_channel):
 def test_mean_abs_scale_bad_per_channel(per_channel):
     with pytest.raises(TypeError, match="per_channel"):
         binary.mean_abs_scale(torch.ones(2, 3), per_channel=per_channel)
+
+
+def test_sign_with_surrogate_uses_the_given_derivative():
+    x = torch.tensor([-2.0, -0.5, 0.0, 0.25, 3.0], requires_grad=True)
+    y = binary.sign_with_surrogate(x, lambda v: 3 * v)
+    assert torch.equal(y, binary.sign(x.detach()))
+    y.backward(torch.tensor([1.0, 1.0, 1.0, 2.0, 1.0]))
+    assert torch.equal(x.grad, torch.tensor([-6.0, -1.5, 0.0, 1.5, 9.0]))  # upstream gradient times 3x
+
+
+def test_sign_with_surrogate_equals_ste_sign_for_the_box():
+    x = torch.linspace(-2, 2, 17, requires_grad=True)
+    binary.sign_with_surrogate(x, lambda v: (v.abs() <= 1).to(v.dtype)).sum().backward()
+    x2 = x.detach().clone().requires_grad_(True)
+    binary.ste_sign(x2).sum().backward()
+    assert torch.equal(x.grad, x2.grad)
+
+
+def test_sign_with_surrogate_rejects_bad_input():
+    with pytest.raises(TypeError, match="derivative"):
+        binary.sign_with_surrogate(torch.ones(3), 1.0)
+    with pytest.raises(TypeError, match="x"):
+        binary.sign_with_surrogate([1.0], torch.ones_like)

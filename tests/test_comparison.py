@@ -49,13 +49,23 @@ def test_family_lookup_and_selection_errors():
 def test_a_family_keeps_the_baseline_and_only_its_configurations():
     selected = comparison.in_family(METHODS, comparison.family("binary_activations"))
     assert selected[0] is METHODS[0]
-    assert {m.name for m in selected[1:]} == {"BNN", "XNOR-Net", "DoReFa-Net", "BMXNet-v2 (from scratch)",
-                                             "XNOR-Net++ (learned scale per output)"}
+    assert {m.name for m in selected[1:]} == {"BNN", "DoReFa-Net", "Self-binarizing (tanh slope 1 to 100)",
+                                             "BNN+ (SignSwish, beta = 5)", "Trained binarization (our reconstruction)"}
     assert next(m for m in selected if m.name == "DoReFa-Net").configs == ((1, 1),)
 
 
+def test_binary_networks_that_change_the_scaling_have_their_own_page():
+    scaling = comparison.in_family(METHODS, comparison.family("binary_scaling"))[1:]
+    assert {m.name for m in scaling} >= {"XNOR-Net", "BMXNet-v2 (from scratch)", "PXNOR (noise level 0.5)",
+                                         "XNOR-Net++ (learned scale per output)", "Improved BNN training (PReLU)"}
+    assert all(m.changes in ("scaling", "architecture") and m.configs == ((1, 1),) for m in scaling)
+    with pytest.raises(ValueError, match="changes must be one of"):
+        comparison.Method("x", "xnor_net", ((1, 1),), layer=lambda w, a: (None, None, None), changes="scale")
+
+
 @pytest.mark.parametrize("paper", ["loss_aware_binarization", "blended_coarse_gradient_descent", "pact", "admm_low_bit",
-                                   "semi_binary_decomposition", "apprentice"])
+                                   "semi_binary_decomposition", "apprentice", "self_binarizing_networks", "bnn_plus",
+                                   "trained_binarization"])
 def test_methods_with_their_own_training_learn_in_two_epochs(paper):
     quick = dataclasses.replace(comparison.DIGITS, epochs=2)  # PACT at 2 bits, alpha = 6, is at chance after one
     method = next(m for m in METHODS if m.paper == paper)

@@ -46,6 +46,20 @@ class _SignWithSurrogate(torch.autograd.Function):
         return grad_output * ctx.surrogate(x), None
 
 
+def sign_with_surrogate(x: torch.Tensor, derivative) -> torch.Tensor:
+    r"""The exact sign forward, a chosen surrogate derivative backward:
+
+    .. math:: q(x) = \operatorname{sign}(x), \qquad \frac{\partial q}{\partial x} := g(x)
+
+    ``derivative`` is :math:`g`, a function from the input tensor to a tensor of its shape. :func:`ste_sign` and
+    :func:`approx_sign` are two choices of :math:`g`; the 2019 papers (BNN+'s SignSwish, trained binarization)
+    bring others."""
+    require_float_tensor(x, "x")
+    if not callable(derivative):
+        raise TypeError(f"derivative must be a function of the input tensor, got {type(derivative).__name__}")
+    return _SignWithSurrogate.apply(x, derivative)
+
+
 def ste_sign(x: torch.Tensor, clip: float | None = 1.0) -> torch.Tensor:
     r"""Sign with the straight-through estimator (STE), clipped.
 

@@ -67,6 +67,10 @@ MNIST1D = Protocol("MNIST-1D", "mnist1d", "MNIST-1D (generated locally: 5,000 si
                    _mnist1d, epochs=10, lr=3e-3, batch_size=256)
 
 
+#: What a binary network's paper changes over BNN (the 2019 papers mostly change one of these).
+CHANGES = ("gradient", "scaling", "architecture", "optimizer")
+
+
 @dataclass(frozen=True)
 class Method:
     """A row group of the results table.
@@ -78,6 +82,8 @@ class Method:
     ``post_training(model, w_bits, data, seed, protocol)``, if given, replaces training: it receives a trained
     full-precision protocol model (a copy) and returns the quantized model to evaluate, re-training it on
     ``data`` only if the paper does (INQ, ADMM), or using it as the teacher of a new student (Apprentice).
+    ``changes`` says which of :data:`CHANGES` a binary network's paper changes over BNN (empty for the others):
+    the binary networks are split over two pages by it.
     """
 
     name: str
@@ -89,6 +95,11 @@ class Method:
     fit: Callable | None = None
     post_training: Callable | None = None
     note: str = ""
+    changes: str = ""
+
+    def __post_init__(self):
+        if self.changes not in ("",) + CHANGES:
+            raise ValueError(f"changes must be one of {CHANGES} or empty, got {self.changes!r}")
 
 
 @dataclass(frozen=True)
@@ -114,8 +125,13 @@ FAMILIES = (
     Family("from_trained", "Weights from a trained model",
            "weights quantized from the trained full-precision model, with or without re-training",
            lambda m, w, a: not _trained(m)),
-    Family("binary_activations", "Binary activations", "1-bit activations: the binary networks",
-           lambda m, w, a: _trained(m) and a == 1),
+    Family("binary_activations", "Binary networks: the sign and its gradient",
+           "1-bit weights and activations: BNN and the binary networks that change how the sign is trained",
+           lambda m, w, a: _trained(m) and a == 1 and m.changes not in ("scaling", "architecture")),
+    Family("binary_scaling", "Binary networks: scaling factors and architecture",
+           "1-bit weights and activations: XNOR-Net and the binary networks that change the scaling factors "
+           "(learned, or none at all) or the layer around the sign",
+           lambda m, w, a: _trained(m) and a == 1 and m.changes in ("scaling", "architecture")),
     Family("two_bit_activations", "2-bit activations", "2-bit activations, binary or 2-bit weights",
            lambda m, w, a: _trained(m) and a == 2),
     Family("multibit_activations", "3- to 8-bit activations", "3- to 8-bit weights and activations",
@@ -348,11 +364,12 @@ def _middle_layers(model: nn.Module) -> list:
 
 def methods() -> list[Method]:
     """The methods of the results pages, in the book's order; the first is the full-precision baseline."""
-    from qteach.papers import (abc_net, admm_low_bit, apprentice, binaryconnect, competitive_bnn_from_scratch,
-                               dorefa_net, fine_grained_ternary, hwgq, incremental_network_quantization,
-                               loss_aware_binarization, pact, rebnet,
-                               semi_binary_decomposition, shiftcnn, syq, ternary_weight_networks,
-                               trained_ternary_quantization, wrpn, xnor_net, xnor_net_plus_plus)
+    from qteach.papers import (abc_net, admm_low_bit, apprentice, binaryconnect, bnn_plus,
+                               competitive_bnn_from_scratch, dorefa_net, fine_grained_ternary, hwgq,
+                               improved_bnn_training, incremental_network_quantization, loss_aware_binarization,
+                               pact, pxnor, rebnet, self_binarizing_networks, semi_binary_decomposition, shiftcnn,
+                               syq, ternary_weight_networks, trained_binarization, trained_ternary_quantization,
+                               wrpn, xnor_net, xnor_net_plus_plus)
     from qteach.papers import blended_coarse_gradient_descent as bcgd
 
     inq, lab, sbd = incremental_network_quantization, loss_aware_binarization, semi_binary_decomposition
@@ -413,6 +430,16 @@ def methods() -> list[Method]:
                                     lr=protocol.lr, batch_size=protocol.batch_size, seed=seed)
         return student
 
+    def self_binarizing_fit(model, data, seed, protocol):
+        self_binarizing_networks.fit_self_binarizing(model, data, epochs=protocol.epochs, lr=protocol.lr,
+                                                     batch_size=protocol.batch_size, end=100.0, seed=seed)
+
+    def bnn_plus_fit(model, data, seed, protocol):
+        bnn_plus.protocol_fit(model, data, seed, protocol, lam=10.0, kind="l2")
+
+    def trained_binarization_fit(model, data, seed, protocol):
+        trained_binarization.protocol_fit(model, data, seed, protocol, lam=1e-3)
+
     def integer_only_layer(w_bits, a_bits):
         return (qnn.MinMaxFakeQuantizer(w_bits, signed=True, symmetric=True), None,
                 nn.Sequential(nn.ReLU(), qnn.MinMaxFakeQuantizer(a_bits, momentum=0.1)))
@@ -428,7 +455,8 @@ def methods() -> list[Method]:
                layer=_relu_layer(lambda w: xnor_net.BinaryWeight()), weight_clip=1.0),
         Method("XNOR-Net", "xnor_net", ((1, 1),),
                layer=lambda w, a: (xnor_net.BinaryWeight(), xnor_net.ScaledSignInput(), nn.Identity()),
-               weight_clip=1.0, note="batch norm, then the scaled sign of the input (beta), binary weights (alpha)"),
+               weight_clip=1.0, note="batch norm, then the scaled sign of the input (beta), binary weights (alpha)",
+               changes="scaling"),
         Method("TWN", "ternary_weight_networks", ((2, FULL),), layer=ternary_student),
         Method("DoReFa-Net", "dorefa_net", ((1, 1), (1, FULL), (2, FULL), (2, 2), (4, 4)), layer=dorefa_layer),
         Method("Fine-grained ternary (N=4), no retraining", "fine_grained_ternary", ((2, FULL),),
@@ -471,11 +499,33 @@ def methods() -> list[Method]:
                note="sign weights, 2 residual binary levels with learned gammas as the activation"),
         Method("BMXNet-v2 (from scratch)", "competitive_bnn_from_scratch", ((1, 1),),
                layer=competitive_bnn_from_scratch.comparison_layer,
-               note="unscaled sign weights (identity gradient), sign inputs with the gradient cancelled for |x| > 1"),
+               note="unscaled sign weights (identity gradient), sign inputs with the gradient cancelled for |x| > 1",
+               changes="scaling"),
         Method("XNOR-Net++ (learned scale per output)", "xnor_net_plus_plus", ((1, 1),),
                layer=lambda w, a: xnor_net_plus_plus.comparison_layer(w, a, features=HIDDEN), weight_clip=1.0,
                note="sign weights and inputs, one learned factor per output (starts at 1) instead of XNOR-Net's "
-                    "analytic alpha and beta"),
+                    "analytic alpha and beta", changes="scaling"),
+        Method("Self-binarizing (tanh slope 1 to 100)", "self_binarizing_networks", ((1, 1),),
+               layer=self_binarizing_networks.comparison_layer, fit=self_binarizing_fit, changes="gradient",
+               note="tanh(vW) weights and tanh(vx) inputs sharpened from v = 1 to 100 while training, then the "
+                    "exact sign"),
+        Method("BNN+ (SignSwish, beta = 5)", "bnn_plus", ((1, 1),), layer=bnn_plus.comparison_layer,
+               fit=bnn_plus_fit, changes="gradient",
+               note="the SignSwish derivative in place of Htanh's, learned weight scales, L2 regularizer "
+                    "(lambda = 10) pulling |W| to them"),
+        Method("PXNOR (noise level 0.5)", "pxnor", ((1, 1),), layer=pxnor.comparison_layer, weight_clip=1.0,
+               changes="architecture",
+               note="XNOR-Net's alpha sign(W); each input perturbed by a fixed noise mask before its sign"),
+        Method("Trained binarization (our reconstruction)", "trained_binarization", ((1, 1),),
+               layer=lambda w, a: trained_binarization.comparison_layer(w, a, features=HIDDEN),
+               fit=trained_binarization_fit, changes="gradient",
+               note="learned alpha per output (starts at mean |W|) and beta per layer, Bi-Real's 2 - 2|x| sign "
+                    "gradient, L2 on alpha (1e-3); the method section could not be read"),
+        Method("Improved BNN training (PReLU)", "improved_bnn_training", ((1, 1),),
+               layer=lambda w, a: improved_bnn_training.comparison_layer(w, a, features=HIDDEN), weight_clip=1.0,
+               changes="architecture",
+               note="XNOR-Net's alpha sign(W), sign inputs, a PReLU after the layer; the paper's reverse-order and "
+                    "progressive training are compared in its chapter"),
         Method("SYQ (ternary, per row)", "syq", ((2, FULL),),
                layer=_relu_layer(lambda w: syq.SYQQuantizer((HIDDEN, HIDDEN), "row", ternary=True)),
                note="symmetric ternary weights, one learned scale per output row"),

@@ -107,7 +107,7 @@ def swish_sign(x: torch.Tensor, beta: float = 5.0) -> torch.Tensor:
     """
     require_float_tensor(x, "x")
     beta = require_positive_number(beta, "beta")
-    return binary._SignWithSurrogate.apply(x, lambda v: sign_swish_derivative(v, beta))
+    return binary.sign_with_surrogate(x, lambda v: sign_swish_derivative(v, beta))
 
 
 class SwishSignQuantizer(nn.Module):
