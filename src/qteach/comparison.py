@@ -134,8 +134,11 @@ FAMILIES = (
            lambda m, w, a: _trained(m) and a == 1 and m.changes in ("scaling", "architecture")),
     Family("two_bit_activations", "2-bit activations", "2-bit activations, binary or 2-bit weights",
            lambda m, w, a: _trained(m) and a == 2),
-    Family("multibit_activations", "3- to 8-bit activations", "3- to 8-bit weights and activations",
-           lambda m, w, a: _trained(m) and 2 < a < FULL),
+    Family("four_bit_activations", "4-bit activations", "4-bit weights and activations: where the clipping range "
+           "decides", lambda m, w, a: _trained(m) and a == 4),
+    Family("multibit_activations", "3- and 8-bit activations",
+           "3-bit and 5- to 8-bit weights and activations: multiple binary bases and 8-bit integer training",
+           lambda m, w, a: _trained(m) and 2 < a < FULL and a != 4),
 )
 
 
@@ -365,11 +368,12 @@ def _middle_layers(model: nn.Module) -> list:
 def methods() -> list[Method]:
     """The methods of the results pages, in the book's order; the first is the full-precision baseline."""
     from qteach.papers import (abc_net, admm_low_bit, apprentice, binaryconnect, bnn_plus,
-                               competitive_bnn_from_scratch, dorefa_net, fine_grained_ternary, hwgq,
-                               improved_bnn_training, incremental_network_quantization, loss_aware_binarization,
-                               pact, pxnor, rebnet, self_binarizing_networks, semi_binary_decomposition, shiftcnn,
-                               syq, ternary_weight_networks, trained_binarization, trained_ternary_quantization,
-                               wrpn, xnor_net, xnor_net_plus_plus)
+                               competitive_bnn_from_scratch, differentiable_soft_quantization, dorefa_net,
+                               fine_grained_ternary, hwgq, improved_bnn_training, incremental_network_quantization,
+                               loss_aware_binarization, pact, proxquant, pxnor, quantization_networks, rebnet,
+                               self_binarizing_networks, semi_binary_decomposition, shiftcnn, syq,
+                               ternary_weight_networks, trained_binarization, trained_ternary_quantization, wrpn,
+                               xnor_net, xnor_net_plus_plus)
     from qteach.papers import blended_coarse_gradient_descent as bcgd
 
     inq, lab, sbd = incremental_network_quantization, loss_aware_binarization, semi_binary_decomposition
@@ -526,6 +530,19 @@ def methods() -> list[Method]:
                changes="architecture",
                note="XNOR-Net's alpha sign(W), sign inputs, a PReLU after the layer; the paper's reverse-order and "
                     "progressive training are compared in its chapter"),
+        Method("ProxQuant (binary, lambda_t = 3 t)", "proxquant", ((1, FULL),),
+               layer=proxquant.comparison_layer, fit=proxquant.protocol_fit,
+               note="real weights in training; after each Adam step the prox of the W-shaped regularizer (strength "
+                    "lr * 3 * epoch) and a clip to [-1, 1]; signs frozen at 2/3 of the epochs; sign(W) at evaluation"),
+        Method("DSQ", "differentiable_soft_quantization", ((4, 4),),
+               layer=differentiable_soft_quantization.comparison_layer,
+               note="piecewise-tanh soft quantizer in training (alpha learned from 0.2, clamped to [0.01, 0.5]), "
+                    "learned ranges [l, u] (weights from min/max, activations from [0, 2]); the staircase in "
+                    "evaluation; its chapter trains it at 2 bits"),
+        Method("Quantization networks (ternary, T_0 = 10)", "quantization_networks", ((2, FULL),),
+               layer=quantization_networks.comparison_layer, fit=quantization_networks.protocol_fit,
+               note="ternary weights as a sum of sigmoids whose temperature grows as (epoch + 1) x 10, exact steps "
+                    "in evaluation; alpha, beta learned, biases from 1-D k-means (the official code's levels)"),
         Method("SYQ (ternary, per row)", "syq", ((2, FULL),),
                layer=_relu_layer(lambda w: syq.SYQQuantizer((HIDDEN, HIDDEN), "row", ternary=True)),
                note="symmetric ternary weights, one learned scale per output row"),
