@@ -65,7 +65,7 @@ def test_binary_networks_that_change_the_scaling_have_their_own_page():
 
 @pytest.mark.parametrize("paper", ["loss_aware_binarization", "blended_coarse_gradient_descent", "pact", "admm_low_bit",
                                    "semi_binary_decomposition", "apprentice", "self_binarizing_networks", "bnn_plus",
-                                   "trained_binarization", "proxquant", "quantization_networks"])
+                                   "trained_binarization", "proxquant", "quantization_networks", "metaquant"])
 def test_methods_with_their_own_training_learn_in_two_epochs(paper):
     quick = dataclasses.replace(comparison.DIGITS, epochs=2)  # PACT at 2 bits, alpha = 6, is at chance after one
     method = next(m for m in METHODS if m.paper == paper)

@@ -370,8 +370,8 @@ def methods() -> list[Method]:
     from qteach.papers import (abc_net, admm_low_bit, apprentice, binaryconnect, bnn_plus,
                                competitive_bnn_from_scratch, differentiable_soft_quantization, dorefa_net,
                                fine_grained_ternary, hwgq, improved_bnn_training, incremental_network_quantization,
-                               loss_aware_binarization, pact, proxquant, pxnor, quantization_networks, rebnet,
-                               self_binarizing_networks, semi_binary_decomposition, shiftcnn, syq,
+                               loss_aware_binarization, metaquant, pact, proxquant, pxnor, quantization_networks,
+                               rebnet, self_binarizing_networks, semi_binary_decomposition, shiftcnn, syq,
                                ternary_weight_networks, trained_binarization, trained_ternary_quantization, wrpn,
                                xnor_net, xnor_net_plus_plus)
     from qteach.papers import blended_coarse_gradient_descent as bcgd
@@ -534,6 +534,11 @@ def methods() -> list[Method]:
                layer=proxquant.comparison_layer, fit=proxquant.protocol_fit,
                note="real weights in training; after each Adam step the prox of the W-shaped regularizer (strength "
                     "lr * 3 * epoch) and a clip to [-1, 1]; signs frozen at 2/3 of the epochs; sign(W) at evaluation"),
+        Method("MetaQuant (MultiFC, DoReFa weights)", "metaquant", ((1, FULL),),
+               layer=metaquant.comparison_layer, fit=metaquant.protocol_fit,
+               note="1-bit DoReFa weights; a shared MultiFC meta network (2 linear layers, hidden 100, starting as "
+                    "the identity map c = 1) gives the weight gradient in place of the STE, trained through the "
+                    "updated weights"),
         Method("DSQ", "differentiable_soft_quantization", ((4, 4),),
                layer=differentiable_soft_quantization.comparison_layer,
                note="piecewise-tanh soft quantizer in training (alpha learned from 0.2, clamped to [0.01, 0.5]), "
