@@ -130,6 +130,12 @@ def require_bits(value, name: str = "bits") -> int:
     return require_int(value, name, minimum=1, maximum=32)
 
 
+def require_binary_layer_bits(w_bits, a_bits) -> None:
+    """The bit widths of a binary layer's ``comparison_layer``: ``w_bits`` and ``a_bits`` both exactly 1."""
+    if require_int(w_bits, "w_bits", minimum=1) != 1 or require_int(a_bits, "a_bits", minimum=1) != 1:
+        raise ValueError(f"w_bits and a_bits must be 1 (a binary layer), got {w_bits} and {a_bits}")
+
+
 def require_bool(value, name: str) -> bool:
     """A real ``bool`` (not a truthy number or string)."""
     if not isinstance(value, bool):

@@ -42,8 +42,8 @@ from torch import nn
 
 from qteach import binary
 from qteach._validate import (
+    require_binary_layer_bits,
     require_float_tensor,
-    require_int,
     require_module,
     require_non_negative_number,
     require_positive_number,
@@ -186,8 +186,7 @@ def comparison_layer(w_bits: int = 1, a_bits: int = 1, beta: float = 5.0):
     scaled binary weights (:class:`ScaledBinaryWeight`), no input quantizer, the SignSwish sign as the
     activation (as BNN's entry uses the Htanh sign). Train it with :func:`protocol_fit` to add the regularizer.
     Only ``w_bits = a_bits = 1`` exist."""
-    if require_int(w_bits, "w_bits", minimum=1) != 1 or require_int(a_bits, "a_bits", minimum=1) != 1:
-        raise ValueError(f"w_bits and a_bits must be 1 (a binary layer), got {w_bits} and {a_bits}")
+    require_binary_layer_bits(w_bits, a_bits)
     return ScaledBinaryWeight(), None, SwishSignQuantizer(beta)
 
 

@@ -45,6 +45,7 @@ from torch import nn
 from qteach import binary
 from qteach import nn as qnn
 from qteach._validate import (
+    require_binary_layer_bits,
     require_bool,
     require_float_tensor,
     require_int,
@@ -177,6 +178,5 @@ def comparison_layer(w_bits: int = 1, a_bits: int = 1, threshold: float | None =
     :class:`qteach.comparison.Method`: binary weights (no scaling, as the official default), a sign input with
     the gradient cancelled above ``threshold`` (1.0 by default), no activation after the layer. Only
     ``w_bits = a_bits = 1`` exist."""
-    if require_int(w_bits, "w_bits", minimum=1) != 1 or require_int(a_bits, "a_bits", minimum=1) != 1:
-        raise ValueError(f"w_bits and a_bits must be 1 (a binary layer), got {w_bits} and {a_bits}")
+    require_binary_layer_bits(w_bits, a_bits)
     return BinaryWeightQuantizer(scaling), qnn.SignQuantizer(clip=threshold), nn.Identity()

@@ -36,6 +36,7 @@ from torch import nn
 from qteach import binary, train
 from qteach import nn as qnn
 from qteach._validate import (
+    require_binary_layer_bits,
     require_bool,
     require_float_tensor,
     require_int,
@@ -240,7 +241,6 @@ def comparison_layer(w_bits: int = 1, a_bits: int = 1, features: int = 128):
     r"""``(weight_quantizer, input_quantizer, activation)`` for :class:`qteach.comparison.Method`: XNOR-Net's
     analytic :math:`\alpha\operatorname{sign}(W)`, the clipped straight-through sign of the input and a PReLU of
     ``features`` channels (the protocol's hidden width) after the layer. Only ``w_bits = a_bits = 1`` exist."""
-    if require_int(w_bits, "w_bits", minimum=1) != 1 or require_int(a_bits, "a_bits", minimum=1) != 1:
-        raise ValueError(f"w_bits and a_bits must be 1 (a binary layer), got {w_bits} and {a_bits}")
+    require_binary_layer_bits(w_bits, a_bits)
     features = require_int(features, "features", minimum=1)
     return xn.BinaryWeight(scaled=True), qnn.SignQuantizer(), nn.PReLU(features, init=0.25)

@@ -46,6 +46,7 @@ from torch import nn
 from qteach import binary
 from qteach._validate import (
     require_batch_norm,
+    require_binary_layer_bits,
     require_bool,
     require_float_tensor,
     require_int,
@@ -256,6 +257,5 @@ def comparison_layer(w_bits: int = 1, a_bits: int = 1, level: float = DEFAULT_LE
     r"""``(weight_quantizer, input_quantizer, activation)`` for :class:`qteach.comparison.Method`:
     :math:`\alpha\operatorname{sign}(W)`, :class:`PerturbedSign` with the official default level 0.5, and no
     activation (as the XNOR-Net entry). Only ``w_bits = a_bits = 1`` exist."""
-    if require_int(w_bits, "w_bits", minimum=1) != 1 or require_int(a_bits, "a_bits", minimum=1) != 1:
-        raise ValueError(f"w_bits and a_bits must be 1 (a binary layer), got {w_bits} and {a_bits}")
+    require_binary_layer_bits(w_bits, a_bits)
     return BinaryWeight(), PerturbedSign(level), nn.Identity()

@@ -46,6 +46,7 @@ from qteach import binary, deploy, train
 from qteach import data as qdata
 from qteach import nn as qnn
 from qteach._validate import (
+    require_binary_layer_bits,
     require_float_tensor,
     require_int,
     require_no_nan,
@@ -191,6 +192,5 @@ def comparison_layer(w_bits: int = 1, a_bits: int = 1, slope: float = 1.0):
     r"""``(weight_quantizer, input_quantizer, activation)`` for :class:`qteach.comparison.Method`: :math:`\tanh(vW)`
     weights and :math:`\tanh(vx)` inputs (:class:`SlopeTanh`), no activation after the layer. Train with
     :func:`fit_self_binarizing`, which sharpens them and ends with the exact sign. Only ``w_bits = a_bits = 1``."""
-    if require_int(w_bits, "w_bits", minimum=1) != 1 or require_int(a_bits, "a_bits", minimum=1) != 1:
-        raise ValueError(f"w_bits and a_bits must be 1 (a binary layer), got {w_bits} and {a_bits}")
+    require_binary_layer_bits(w_bits, a_bits)
     return SlopeTanh(slope), SlopeTanh(slope), nn.Identity()

@@ -35,6 +35,7 @@ from torch import nn
 
 from qteach import binary
 from qteach._validate import (
+    require_binary_layer_bits,
     require_float_tensor,
     require_int,
     require_module,
@@ -190,8 +191,7 @@ def comparison_layer(w_bits: int = 1, a_bits: int = 1, features: int = 128, orde
     :class:`qteach.comparison.Method`: :class:`TrainedScaleWeight` for ``features`` outputs (the protocol's
     hidden width), :class:`TrainedScaleInput`, both with the surrogate of ``order``, no activation after the
     layer. Train it with :func:`protocol_fit` to add the L2 penalty. Only ``w_bits = a_bits = 1`` exist."""
-    if require_int(w_bits, "w_bits", minimum=1) != 1 or require_int(a_bits, "a_bits", minimum=1) != 1:
-        raise ValueError(f"w_bits and a_bits must be 1 (a binary layer), got {w_bits} and {a_bits}")
+    require_binary_layer_bits(w_bits, a_bits)
     return TrainedScaleWeight(features, order), TrainedScaleInput(order), nn.Identity()
 
 

@@ -51,6 +51,7 @@ from torch import nn
 from qteach import bitops
 from qteach import nn as qnn
 from qteach._validate import (
+    require_binary_layer_bits,
     require_float_tensor,
     require_int,
     require_ndim,
@@ -279,7 +280,6 @@ def comparison_layer(w_bits: int = 1, a_bits: int = 1, features: int = 128):
     :class:`qteach.comparison.Method`: :class:`ScaledSignWeight` (the ``"channel"`` :math:`\Gamma`, learned, for
     ``features`` outputs: the protocol's hidden width), the clipped straight-through sign of the input, no
     activation after the layer. Only ``w_bits = a_bits = 1`` exist."""
-    if require_int(w_bits, "w_bits", minimum=1) != 1 or require_int(a_bits, "a_bits", minimum=1) != 1:
-        raise ValueError(f"w_bits and a_bits must be 1 (a binary layer), got {w_bits} and {a_bits}")
+    require_binary_layer_bits(w_bits, a_bits)
     return ScaledSignWeight(features), qnn.SignQuantizer(), nn.Identity()
 
