@@ -372,8 +372,8 @@ def methods() -> list[Method]:
                                fine_grained_ternary, hwgq, improved_bnn_training, incremental_network_quantization,
                                loss_aware_binarization, metaquant, pact, proxquant, pxnor, quantization_networks,
                                rebnet, self_binarizing_networks, semi_binary_decomposition, shiftcnn, syq,
-                               ternary_weight_networks, trained_binarization, trained_ternary_quantization, wrpn,
-                               xnor_net, xnor_net_plus_plus)
+                               ternary_weight_networks, trained_binarization, trained_ternary_quantization,
+                               unified_int8_training, wrpn, xnor_net, xnor_net_plus_plus)
     from qteach.papers import blended_coarse_gradient_descent as bcgd
 
     inq, lab, sbd = incremental_network_quantization, loss_aware_binarization, semi_binary_decomposition
@@ -489,6 +489,10 @@ def methods() -> list[Method]:
                note="3 binary bases for the weights, 3 shifted binary activations"),
         Method("Integer-only (QAT, 8 bits)", "integer_arithmetic_only", ((8, 8),), layer=integer_only_layer,
                note="symmetric 8-bit weights, ReLU then 8-bit activations with EMA ranges (fake quantization)"),
+        Method("Unified INT8 training (DSGC + DCLR)", "unified_int8_training", ((8, 8),),
+               layer=unified_int8_training.comparison_layer, fit=unified_int8_training.protocol_fit,
+               note="8-bit weights and inputs forward, and the errors quantized to int8 in backward too: clipping "
+                    "searched by DSGC every 10 steps, Adam's step scaled down by the direction deviation (DCLR)"),
         Method("PACT", "pact", ((2, 2), (4, 4)),
                layer=lambda w, a: (dorefa_net.WeightQuantizer(w), None, pact.PACT(a, alpha=6.0)), fit=pact_fit,
                note="learned clipping level (alpha = 6 at first, L2 1e-3 on alpha), DoReFa weights"),
