@@ -187,6 +187,32 @@ def test_binary_conv2d_equals_sign_conv(x_shape, w_shape, stride, padding):
     assert torch.equal(bitops.binary_conv2d_reference(x, w, stride=stride, padding=padding), expected)
 
 
+@pytest.mark.parametrize("pad_value", [0, -1, 1])
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
+def test_binary_conv2d_both_methods_and_every_pad_value(x_shape, w_shape, stride, padding, pad_value):
+    # The specification: F.conv2d of the signs, the input padded with pad_value first (0: zero padding).
+    x = with_zeros(randn(*x_shape, seed=sum(x_shape) + 7))
+    w = with_zeros(randn(*w_shape, seed=sum(w_shape) + 8), seed=4)
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    padded = F.pad(sign(x), (pw, pw, ph, ph), value=float(pad_value))
+    expected = F.conv2d(padded.double(), sign(w).double(), stride=stride).round().to(torch.int32)
+    assert torch.equal(bitops.binary_conv2d_reference(x, w, stride, padding, pad_value), expected)
+    for method in bitops.CONV_METHODS:
+        fast = bitops.binary_conv2d(x, w, stride, padding, pad_value=pad_value, method=method)
+        assert fast.dtype == torch.int32 and torch.equal(fast, expected), method
+
+
+def test_binary_conv2d_minus_one_padding_hand_computed():
+    # daBNN pads with -1: a 1x1 image of +1 under a 3x3 kernel of +1 (padding 1) sums 1 - 8 = -7 per channel,
+    # where zero padding gives 1 and +1 padding gives 9.
+    c = 70
+    x, w = torch.ones(1, c, 1, 1), torch.ones(1, c, 3, 3)
+    for method in bitops.CONV_METHODS:
+        for pad_value, per_channel in ((-1, -7), (0, 1), (1, 9)):
+            out = bitops.binary_conv2d(x, w, padding=1, pad_value=pad_value, method=method)
+            assert out.item() == c * per_channel, (method, pad_value)
+
+
 def test_binary_conv2d_zero_padding_contributes_zero_hand_computed():
     # All inputs -1, all weights +1, 3x3 kernel, padding 1 on a 4x4 image: each output is -C times the number
     # of taps inside the image (4 at corners, 6 on edges, 9 inside); padding read as +1 or -1 would differ.
@@ -513,7 +539,12 @@ def test_bad_input_xnor_matmul():
 
 def test_bad_input_binary_conv2d():
     x, w = randn(1, 3, 6, 6), randn(2, 3, 3, 3)
+    with pytest.raises(ValueError, match="^method must"):
+        bitops.binary_conv2d(x, w, method="winograd")
     for fn in (bitops.binary_conv2d, bitops.binary_conv2d_reference):
+        for bad in (2, 0.5, True, "-1"):
+            with pytest.raises(ValueError, match="^pad_value must"):
+                fn(x, w, 1, 1, pad_value=bad)
         with pytest.raises(ValueError, match="x must be 4-D"):
             fn(x[0], w)
         with pytest.raises(ValueError, match="w must be 4-D"):

@@ -170,6 +170,33 @@ def im2col_words(xw, kh, kw, sh, sw, ph, pw, oh, ow):
 
 
 @njit(**_JIT)
+def direct_conv(xp, ww, k, cw, sh, sw, oh, ow):
+    """Direct binary convolution of padded channel-packed images xp (N, Hp, Wp * Cw) with weights ww
+    (O, kh, kw * Cw): every output is one XOR-popcount sum read in place from its window (kh runs of kw * Cw
+    contiguous words), with no im2col buffer; two output channels share every loaded input word, and each sum is
+    turned into ``k - 2 * mismatches`` once. Returns int32 (N, O, oh, ow)."""
+    n = xp.shape[0]
+    o_size, kh, span = ww.shape
+    out = np.empty((n, o_size, oh, ow), np.int32)
+    for q in prange(n * oh):
+        img, y = q // oh, q % oh
+        for x in range(ow):
+            start = x * sw * cw
+            for o in range(0, o_size, 2):
+                o2 = min(o + 1, o_size - 1)
+                ones, ones2 = np.uint64(0), np.uint64(0)
+                for ky in range(kh):
+                    row = xp[img, y * sh + ky, start:start + span]
+                    w1, w2 = ww[o, ky], ww[o2, ky]
+                    for j in range(span):
+                        ones += popcount64(row[j] ^ w1[j])
+                        ones2 += popcount64(row[j] ^ w2[j])
+                out[img, o, y, x] = k - 2 * np.int64(ones)
+                out[img, o2, y, x] = k - 2 * np.int64(ones2)
+    return out
+
+
+@njit(**_JIT)
 def zero_padding_correction(out, ww, c, sh, sw, ph, pw, h, w):
     r"""Subtract, in place, what the padded taps added to ``out`` (N, O, oh, ow) when they were read as +1.
 

@@ -50,6 +50,7 @@ __all__ = [
     "binary_conv2d",
     "binary_conv2d_reference",
     "conv_geometry",
+    "CONV_METHODS",
     "bitserial_matmul",
     "quantize_multiplier",
     "requantize",
@@ -85,6 +86,16 @@ def _require_matmul_operands(a, b) -> int:
         raise ValueError(f"a and b must have the same K (dim 1), got a {tuple(a.shape)} and b {tuple(b.shape)}")
     _require_same_device(a, b, "a and b")
     return a.shape[1]
+
+
+#: The organisations of :func:`binary_conv2d`'s sums (both exact).
+CONV_METHODS = ("im2col", "direct")
+
+
+def _require_pad_value(pad_value) -> int:
+    if isinstance(pad_value, bool) or not isinstance(pad_value, numbers.Integral) or pad_value not in (-1, 0, 1):
+        raise ValueError(f"pad_value must be 0 (zero padding), -1 or +1, got {pad_value!r}")
+    return int(pad_value)
 
 
 def conv_geometry(x, w, stride, padding):
@@ -323,12 +334,13 @@ def xnor_matmul_packed(a_packed: torch.Tensor, b_packed: torch.Tensor, k: int) -
 # --------------------------------------------------------------------------------------------------------------
 
 
-def binary_conv2d_reference(x: torch.Tensor, w: torch.Tensor, stride=1, padding=0) -> torch.Tensor:
+def binary_conv2d_reference(x: torch.Tensor, w: torch.Tensor, stride=1, padding=0, pad_value=0) -> torch.Tensor:
     r"""Readable torch version of :func:`binary_conv2d`: one XNOR-popcount product per kernel tap.
 
     Signs are packed along the channels (channel-wise packing); for each tap :math:`(k_y, k_x)` the shifted
     input window is multiplied with the tap's weights by :math:`C - 2\,\operatorname{popcount}(\oplus)`, and
-    taps that land in the zero padding are masked out, so they contribute 0:
+    taps that land in the zero padding are masked out, so they contribute 0 (with ``pad_value`` :math:`\pm 1` the
+    input is padded with that value first, and nothing is masked):
 
     .. math:: y_{n,o,i,j} = \sum_{(k_y, k_x)\ \text{inside the image}}
         \Big(C - 2 \operatorname{popcount}\big(\operatorname{bits}(x_{n,:,i s_h + k_y - p_h, j s_w + k_x - p_w})
@@ -338,8 +350,11 @@ def binary_conv2d_reference(x: torch.Tensor, w: torch.Tensor, stride=1, padding=
     against.
     """
     (sh, sw), (ph, pw), (oh, ow) = conv_geometry(x, w, stride, padding)
+    pad_value = _require_pad_value(pad_value)
     require_no_nan(x, "x")
     require_no_nan(w, "w")
+    if pad_value:  # +1 or -1: the padding is part of the input
+        x, ph, pw = F.pad(x, (pw, pw, ph, ph), value=float(pad_value)), 0, 0
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     x_bits = F.pad(pack_bits(x.movedim(1, -1)), (0, 0, pw, pw, ph, ph))  # (N, H + 2ph, W + 2pw, bytes)
@@ -356,22 +371,33 @@ def binary_conv2d_reference(x: torch.Tensor, w: torch.Tensor, stride=1, padding=
     return out.permute(0, 3, 1, 2).contiguous().to(torch.int32)
 
 
-def binary_conv2d(x: torch.Tensor, w: torch.Tensor, stride=1, padding=0) -> torch.Tensor:
+def binary_conv2d(x: torch.Tensor, w: torch.Tensor, stride=1, padding=0, pad_value=0,
+                  method: str = "im2col") -> torch.Tensor:
     r"""Binary 2-D convolution :math:`\operatorname{sign}(x) \ast \operatorname{sign}(w)` with XOR and popcount.
 
     .. math:: y_{n,o,i,j} = \sum_{c} \sum_{k_y, k_x} \operatorname{sign}(x_{n,c,\,i s_h + k_y - p_h,\,
         j s_w + k_x - p_w})\, \operatorname{sign}(w_{o,c,k_y,k_x}),
 
-    where positions in the zero padding contribute 0 (not :math:`\pm 1`). ``x`` is (N, C, H, W), ``w`` is
-    (O, C, kh, kw), ``stride`` (>= 1) and ``padding`` (>= 0) are an int or a pair; the result is int32
-    (N, O, oh, ow), exactly ``F.conv2d(sign(x), sign(w), stride=stride, padding=padding)``.
+    where positions in the padding contribute ``pad_value`` times the weight: 0 by default (zero padding, as
+    ``F.conv2d``), or :math:`-1`/:math:`+1` for a binary padding (daBNN pads binary inputs with :math:`-1`, so
+    that a padded tap costs nothing extra). ``x`` is (N, C, H, W), ``w`` is (O, C, kh, kw), ``stride`` (>= 1) and
+    ``padding`` (>= 0) are an int or a pair; the result is int32 (N, O, oh, ow), exactly
+    ``F.conv2d(sign(x), sign(w), stride=stride, padding=padding)`` for ``pad_value=0`` and
+    ``F.conv2d(F.pad(sign(x), (pw, pw, ph, ph), value=pad_value), sign(w), stride=stride)`` otherwise.
 
-    On CPU: the signs are packed along the channels first, 64 channels per ``uint64`` word (channel-wise bit
-    packing, as daBNN and BitFlow do), the packed image is unfolded (im2col over words, padded taps read as +1)
-    and multiplied with the packed filters by the XNOR-popcount kernel of :func:`xnor_matmul`; a last pass
-    applies the zero-padding correction, subtracting :math:`\sum_c \operatorname{sign}(w_{o,c,t})` for every
-    padded tap :math:`t` of a window (Larq Compute Engine's ``zero_padding_correction``). Elsewhere it runs
-    :func:`binary_conv2d_reference` on the device. NaN raises ``ValueError``.
+    On CPU the signs are packed along the channels first, 64 channels per ``uint64`` word (channel-wise bit
+    packing, as daBNN and BitFlow do); ``method`` says how the sums are organised (both exact):
+
+    - ``"im2col"``: the packed image is unfolded (im2col over words, padded taps read as +1 unless the input was
+      padded with -1 words first) and multiplied with the packed filters by the XNOR-popcount kernel of
+      :func:`xnor_matmul` (daBNN's im2col + BGEMM path);
+    - ``"direct"``: the packed image is padded explicitly and every output is one XOR-popcount sum read in place
+      from its window, with no buffer (daBNN's binary direct convolution).
+
+    With ``pad_value=0`` a last pass applies the zero-padding correction, subtracting
+    :math:`\sum_c \operatorname{sign}(w_{o,c,t})` for every padded tap :math:`t` of a window (Larq Compute
+    Engine's ``zero_padding_correction``). Elsewhere it runs :func:`binary_conv2d_reference` on the device. NaN
+    raises ``ValueError``.
 
     References:
 
@@ -382,8 +408,11 @@ def binary_conv2d(x: torch.Tensor, w: torch.Tensor, stride=1, padding=0) -> torc
       Networks*, MLSys 2021.
     """
     (sh, sw), (ph, pw), (oh, ow) = conv_geometry(x, w, stride, padding)
+    pad_value = _require_pad_value(pad_value)
+    if method not in CONV_METHODS:
+        raise ValueError(f"method must be one of {CONV_METHODS}, got {method!r}")
     if x.device.type != "cpu":
-        return binary_conv2d_reference(x, w, stride, padding)
+        return binary_conv2d_reference(x, w, stride, padding, pad_value)
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     cw = -(-c // 64)  # words per pixel
@@ -392,11 +421,30 @@ def binary_conv2d(x: torch.Tensor, w: torch.Tensor, stride=1, padding=0) -> torc
     with _kernels() as kernels:
         x_words = _without_nan(kernels.pack_channels(x_float), "x").reshape(n, h, wd, cw)
         w_words = _without_nan(kernels.pack_channels(w_float), "w")  # (O, kh * kw, cw)
-        cols = kernels.im2col_words(x_words, kh, kw, sh, sw, ph, pw, oh, ow)
-        out = kernels.xnor_gemm(w_words.reshape(o, kh * kw * cw), cols, c * kh * kw).reshape(n, o, oh, ow)
-        if ph or pw:
+        qh, qw = ph, pw  # padding left to im2col, whose padded taps read as +1 words
+        if method == "direct" or pad_value == -1:  # pad explicitly, with -1 words or +1 (zero) words
+            x_words, qh, qw = _pad_words(x_words, ph, pw, c, pad_value), 0, 0
+        if method == "direct":
+            hp, wp = x_words.shape[1:3]
+            out = kernels.direct_conv(x_words.reshape(n, hp, wp * cw), w_words.reshape(o, kh, kw * cw),
+                                      c * kh * kw, cw, sh, sw, oh, ow)
+        else:
+            cols = kernels.im2col_words(x_words, kh, kw, sh, sw, qh, qw, oh, ow)
+            out = kernels.xnor_gemm(w_words.reshape(o, kh * kw * cw), cols, c * kh * kw).reshape(n, o, oh, ow)
+        if pad_value == 0 and (ph or pw):
             kernels.zero_padding_correction(out, w_words.reshape(o, kh, kw, cw), c, sh, sw, ph, pw, h, wd)
     return torch.from_numpy(out)
+
+
+def _pad_words(x_words: np.ndarray, ph: int, pw: int, c: int, pad_value: int) -> np.ndarray:
+    """Channel-packed images (N, H, W, Cw) padded with pixels whose c channels are all -1 (``pad_value=-1``:
+    bits 0..c-1 set, the padding bits past c clear) or all +1 (zero words, for 0 and +1)."""
+    n, h, wd, cw = x_words.shape
+    padded = np.zeros((n, h + 2 * ph, wd + 2 * pw, cw), np.uint64)
+    if pad_value == -1:
+        padded[:] = np.packbits(np.arange(64 * cw) < c, bitorder="little").view(np.uint64)
+    padded[:, ph:ph + h, pw:pw + wd] = x_words
+    return padded
 
 
 # --------------------------------------------------------------------------------------------------------------
