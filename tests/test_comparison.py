@@ -51,7 +51,7 @@ def test_a_family_keeps_the_baseline_and_only_its_configurations():
     assert selected[0] is METHODS[0]
     assert {m.name for m in selected[1:]} == {"BNN", "DoReFa-Net", "Self-binarizing (tanh slope 1 to 100)",
                                              "BNN+ (SignSwish, beta = 5)", "Trained binarization (our reconstruction)",
-                                             "Entropy penalty (lambda = 10, H* = 1 bit)"}
+                                             "Entropy penalty (lambda = 10, H* = 1 bit)", "IR-Net (Libra-PB + EDE)"}
     assert next(m for m in selected if m.name == "DoReFa-Net").configs == ((1, 1),)
 
 
@@ -78,7 +78,8 @@ def test_binary_networks_that_change_the_scaling_have_their_own_page():
                                    "semi_binary_decomposition", "apprentice", "self_binarizing_networks", "bnn_plus",
                                    "trained_binarization", "proxquant", "quantization_networks", "metaquant",
                                    "unified_int8_training", "fully_quantized_detection", "information_capacity",
-                                   "distillation_guided_residual"])
+                                   "distillation_guided_residual", "ir_net", "rotated_bnn", "binaryduo",
+                                   "random_partition_relaxation"])
 def test_methods_with_their_own_training_learn_in_two_epochs(paper):
     quick = dataclasses.replace(comparison.DIGITS, epochs=2)  # PACT at 2 bits, alpha = 6, is at chance after one
     method = next(m for m in METHODS if m.paper == paper)

@@ -371,14 +371,16 @@ def _middle_layers(model: nn.Module) -> list:
 
 def methods() -> list[Method]:
     """The methods of the results pages, in the book's order; the first is the full-precision baseline."""
-    from qteach.papers import (abc_net, admm_low_bit, apprentice, binaryconnect, bnn_plus,
+    from qteach.papers import (abc_net, admm_low_bit, apprentice, binaryconnect, binaryduo, bnn_plus,
                                competitive_bnn_from_scratch, differentiable_soft_quantization,
                                distillation_guided_residual, dorefa_net, fine_grained_ternary,
-                               fully_quantized_detection, hwgq, improved_bnn_training, incremental_network_quantization,
-                               information_capacity, loss_aware_binarization, metaquant, pact, proxquant,
-                               pxnor, quantization_networks, rebnet, self_binarizing_networks,
-                               semi_binary_decomposition, shiftcnn, syq, ternary_weight_networks, trained_binarization,
-                               trained_ternary_quantization, unified_int8_training, wrpn, xnor_net, xnor_net_plus_plus)
+                               fully_quantized_detection, hwgq, improved_bnn_training,
+                               incremental_network_quantization, information_capacity, ir_net,
+                               loss_aware_binarization, metaquant, pact, piecewise_approximation, proxquant, pxnor,
+                               quantization_networks, random_partition_relaxation, rebnet, rotated_bnn,
+                               self_binarizing_networks, semi_binary_decomposition, shiftcnn, syq,
+                               ternary_weight_networks, trained_binarization, trained_ternary_quantization,
+                               unified_int8_training, wrpn, xnor_net, xnor_net_plus_plus)
     from qteach.papers import blended_coarse_gradient_descent as bcgd
 
     inq, lab, sbd = incremental_network_quantization, loss_aware_binarization, semi_binary_decomposition
@@ -493,6 +495,9 @@ def methods() -> list[Method]:
         Method("ABC-Net (M = N = 3)", "abc_net", ((3, 3),),
                layer=lambda w, a: (abc_net.ABCWeightQuantizer(w), abc_net.ABCActivationQuantizer(a), nn.Identity()),
                note="3 binary bases for the weights, 3 shifted binary activations"),
+        Method("PA (M = N = 3)", "piecewise_approximation", ((3, 3),), layer=piecewise_approximation.comparison_layer,
+               note="3 weight and 3 activation bases by piecewise segmentation (quantile points, piece means; our "
+                    "reconstruction: the method section could not be read); activation points tracked by EMA"),
         Method("Integer-only (QAT, 8 bits)", "integer_arithmetic_only", ((8, 8),), layer=integer_only_layer,
                note="symmetric 8-bit weights, ReLU then 8-bit activations with EMA ranges (fake quantization)"),
         Method("Unified INT8 training (DSGC + DCLR)", "unified_int8_training", ((8, 8),),
@@ -527,6 +532,11 @@ def methods() -> list[Method]:
                fit=bnn_plus_fit, changes="gradient",
                note="the SignSwish derivative in place of Htanh's, learned weight scales, L2 regularizer "
                     "(lambda = 10) pulling |W| to them"),
+        Method("IR-Net (Libra-PB + EDE)", "ir_net", ((1, 1),), layer=ir_net.comparison_layer, fit=ir_net.protocol_fit,
+               changes="gradient",
+               note="weights balanced and standardized per output before the sign, scaled by a power of two "
+                    "(Libra-PB); sign weights and activations trained through EDE's k t (1 - tanh^2(t x)), t from "
+                    "1e-3 to 10 on a log scale over the epochs, k = max(1/t, 1); no weight clipping (as the code)"),
         Method("PXNOR (noise level 0.5)", "pxnor", ((1, 1),), layer=pxnor.comparison_layer, weight_clip=1.0,
                changes="architecture",
                note="XNOR-Net's alpha sign(W); each input perturbed by a fixed noise mask before its sign"),
@@ -535,6 +545,12 @@ def methods() -> list[Method]:
                fit=trained_binarization_fit, changes="gradient",
                note="learned alpha per output (starts at mean |W|) and beta per layer, Bi-Real's 2 - 2|x| sign "
                     "gradient, L2 on alpha (1e-3); the method section could not be read"),
+        Method("RBNN (bi-rotation, official phi_0 = pi/2)", "rotated_bnn", ((1, 1),),
+               layer=lambda w, a: rotated_bnn.comparison_layer(w, a, in_features=HIDDEN, out_features=HIDDEN),
+               fit=rotated_bnn.protocol_fit, changes="scaling",
+               note="standardized rows rotated by R1 (x) R2 (3 alternating SVD steps per epoch), mixed with the "
+                    "original by a learned |sin phi|, alpha sign(.); standardized sign inputs; training-aware sign "
+                    "gradient (t from 0.01 to 10); no clipping"),
         Method("Improved BNN training (PReLU)", "improved_bnn_training", ((1, 1),),
                layer=lambda w, a: improved_bnn_training.comparison_layer(w, a, features=HIDDEN), weight_clip=1.0,
                changes="architecture",
@@ -553,6 +569,12 @@ def methods() -> list[Method]:
                note="a BNN student with a small real-valued branch (k = 6, 9.4 % more weights) beside each binary "
                     "layer, trained with cross-entropy + 0.1 x the block-wise MSE to the trained full-precision "
                     "model of the same seed (0.1 was chosen after a look at test accuracy: lambda = 1 cost points)"),
+        Method("BinaryDuo (ternary, then decoupled)", "binaryduo", ((1, 1),), layer=binaryduo.comparison_layer,
+               fit=binaryduo.protocol_fit, weight_clip=1.0, changes="architecture",
+               note="sign(W) x mean|W| per layer, 0/1 activations (clipped ReLU, STE); a ternary MLP of width 90 = "
+                    "floor(128 / sqrt 2) trained 7 of the 10 epochs, then decoupled (each ternary unit into two "
+                    "binary ones) and fine-tuned 3 epochs (our split): 2 x 90 x 90 = 16,200 binary weights per "
+                    "middle layer against 16,384, float first layer 64 x 90, last 180 x 10"),
         Method("ProxQuant (binary, lambda_t = 3 t)", "proxquant", ((1, FULL),),
                layer=proxquant.comparison_layer, fit=proxquant.protocol_fit,
                note="real weights in training; after each Adam step the prox of the W-shaped regularizer (strength "
@@ -579,6 +601,10 @@ def methods() -> list[Method]:
         Method("SYQ (ternary, per row)", "syq", ((2, FULL),),
                layer=_relu_layer(lambda w: syq.SYQQuantizer((HIDDEN, HIDDEN), "row", ternary=True)),
                note="symmetric ternary weights, one learned scale per output row"),
+        Method("RPR (from the trained model)", "random_partition_relaxation", ((1, FULL), (2, FULL)),
+               post_training=random_partition_relaxation.protocol_post_training,
+               note="uniform binary/ternary levels with an L2-optimal scale; 40/30/20/10/0 % of the weights relaxed "
+                    "at random (a new partition every step), 2 epochs of re-training per stage"),
         Method("ADMM (ternary, from the trained model)", "admm_low_bit", ((2, FULL),),
                post_training=admm_post_training,
                note="3 epochs of ADMM (rho = 2, extragradient steps of 0.05) from the trained model"),
