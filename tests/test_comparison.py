@@ -19,22 +19,29 @@ def test_methods_are_named_after_catalog_papers():
     assert METHODS[0].name == "Full precision" and METHODS[0].configs == ((32, 32),)
     for method in METHODS[1:]:
         catalog.paper(method.paper)
-        assert method.configs and (method.layer is None) != (method.post_training is None)
-        assert method.fit is None or method.post_training is None
+        assert method.configs
+        if method.post_training is None:  # trained: it builds the MLP's layers, the CNN's blocks, or both
+            assert method.layer is not None or method.conv_block is not None
+        else:
+            assert method.layer is None and method.fit is None
 
 
-def test_every_configuration_is_on_exactly_one_page():
+def test_every_configuration_is_on_exactly_one_page_per_architecture():
     for method in METHODS[1:]:
         for w_bits, a_bits in method.configs:
-            homes = [f.slug for f in comparison.FAMILIES if f.contains(method, w_bits, a_bits)]
-            assert len(homes) == 1, (method.name, w_bits, a_bits, homes)
-    shown = [(m.name, c) for f in comparison.FAMILIES for m in comparison.in_family(METHODS, f)[1:] for c in m.configs]
-    assert sorted(shown) == sorted((m.name, c) for m in METHODS[1:] for c in m.configs)
+            for architecture in method.architectures:
+                homes = [f.slug for f in comparison.FAMILIES
+                         if f.architecture == architecture and f.holds(method, w_bits, a_bits)]
+                assert len(homes) == 1, (method.name, w_bits, a_bits, architecture, homes)
+    shown = [(m.name, c, f.architecture) for f in comparison.FAMILIES for m in comparison.in_family(METHODS, f)[1:]
+             for c in m.configs]
+    assert sorted(shown) == sorted((m.name, c, a) for m in METHODS[1:] for c in m.configs for a in m.architectures)
 
 
 def test_pages_one_per_family_and_protocol():
     pages = comparison.pages()
-    assert len(set(pages)) == len(pages) == 2 * len(comparison.FAMILIES)
+    assert len(set(pages)) == len(pages) == sum(len(f.protocols) for f in comparison.FAMILIES)
+    assert "book/results/mnist1d_cnn_binary_cnn.ipynb" in pages
     assert pages[:2] == ["book/results/digits_binary_weights.ipynb", "book/results/mnist1d_binary_weights.ipynb"]
     assert comparison.family("from_trained").title == "Weights from a trained model"
 
@@ -146,6 +153,49 @@ def test_protocols_data_and_architecture(protocol, features, train, test):
     text = comparison.describe_protocol(protocol=protocol).text
     assert f"{train} training and {test} test examples" in text and f"MLP {features} → " in text
     assert f"batch {protocol.batch_size}, {protocol.epochs} epochs" in text
+
+
+def test_the_cnn_protocol_reads_signals_as_images_with_two_method_blocks():
+    from qteach.papers import xnor_net
+
+    data = comparison.split(comparison.MNIST1D_CNN)
+    by_name = {m.name: m for m in comparison.in_family(METHODS, comparison.family("binary_cnn"))}
+    assert {"Full precision", "BNN", "XNOR-Net"} <= set(by_name)
+    for name, quantized in (("Full precision", 0), ("BNN", 2), ("XNOR-Net", 2)):
+        model = comparison.protocol_model(by_name[name], *by_name[name].configs[0], comparison.MNIST1D_CNN, 40)
+        assert model(data.x_test[:3]).shape == (3, 10)
+        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
+            (1, comparison.CNN_CHANNELS, comparison.CNN_KERNEL)] + 2 * [
+            (comparison.CNN_CHANNELS, comparison.CNN_CHANNELS, comparison.CNN_KERNEL)]
+        assert not isinstance(convs[0], qnn.QuantConv2d)  # the stem stays in full precision
+        assert sum(getattr(c, "weight_quantizer", None) is not None for c in convs) == quantized
+    xnor = comparison.protocol_cnn(by_name["XNOR-Net"], 1, 1)
+    assert [type(m) for m in xnor.modules() if isinstance(m, qnn.QuantConv2d)] == 2 * [xnor_net.XNORConv2d]
+    assert model[-1].in_features == comparison.CNN_CHANNELS * 10  # two poolings by 2: 40 -> 10
+    text = comparison.describe_protocol(protocol=comparison.MNIST1D_CNN).text
+    assert "1 × 40 image" in text and "4000 training and 1000 test examples" in text
+
+
+def test_mlp_only_methods_are_not_on_the_cnn_page_and_cnn_only_ones_not_on_mlp_pages():
+    dorefa = next(m for m in METHODS if m.paper == "dorefa_net")
+    assert dorefa.architectures == ("mlp",)
+    with pytest.raises(ValueError, match="MLP pages only"):
+        comparison.protocol_cnn(dorefa, 1, 1)
+    block_only = comparison.Method("blocks", "xnor_net", ((1, 1),), conv_block=METHODS[0].conv_block)
+    assert block_only.architectures == ("cnn",)
+    assert [f.slug for f in comparison.FAMILIES if f.holds(block_only, 1, 1)] == ["binary_cnn"]
+    with pytest.raises(ValueError, match="length"):
+        comparison.protocol_cnn(METHODS[0], 32, 32, length=42)
+    with pytest.raises(ValueError, match="architecture"):
+        dataclasses.replace(comparison.MNIST1D, architecture="rnn")
+
+
+def test_a_cnn_protocol_run_learns_and_binary_blocks_train():
+    quick = dataclasses.replace(comparison.MNIST1D_CNN, epochs=1)
+    methods_ = comparison.in_family(METHODS, comparison.family("binary_cnn"))
+    results = comparison.run(methods_[:3], seeds=(0,), baseline=methods_[0], protocol=quick)
+    assert all(0.15 < r.mean <= 1 for r in results), results  # chance is 0.1
 
 
 def test_a_protocol_run_on_mnist1d():

@@ -56,6 +56,16 @@ def test_quant_conv2d_with_sign_weights_equals_f_conv2d_with_sign():
     torch.testing.assert_close(layer(x), expected, rtol=0, atol=1e-5)
 
 
+def test_grouped_quant_conv2d_equals_f_conv2d_with_groups():
+    layer = qnn.QuantConv2d(4, 4, (1, 5), padding=(0, 2), groups=4, weight_quantizer=qnn.SignQuantizer(),
+                            input_quantizer=qnn.SignQuantizer())  # depth-wise, as in binary MobileNets
+    x = random_x(2, 4, 1, 9, seed=5)
+    expected = F.conv2d(reference_sign(x), reference_sign(layer.weight.detach()), layer.bias.detach(),
+                        padding=(0, 2), groups=4)
+    assert layer.weight.shape == (4, 1, 1, 5)
+    torch.testing.assert_close(layer(x), expected, rtol=0, atol=1e-5)
+
+
 def test_quant_linear_with_sign_input_quantizer():
     layer = qnn.QuantLinear(6, 4, weight_quantizer=qnn.SignQuantizer(), input_quantizer=qnn.SignQuantizer())
     x = random_x(3, 6, seed=3)
@@ -326,6 +336,9 @@ def test_quant_linear_bad_input(kwargs, error, name):
     (dict(in_channels=2, out_channels=2, kernel_size=3, padding=-1), ValueError, "padding"),
     (dict(in_channels=2, out_channels=2, kernel_size=3, padding="full"), ValueError, "padding"),
     (dict(in_channels=2, out_channels=2, kernel_size=3, bias=1), TypeError, "bias"),
+    (dict(in_channels=4, out_channels=6, kernel_size=3, groups=4), ValueError, "groups"),
+    (dict(in_channels=2, out_channels=2, kernel_size=3, groups=0), ValueError, "groups"),
+    (dict(in_channels=2, out_channels=2, kernel_size=3, groups=1.0), TypeError, "groups"),
 ])
 def test_quant_conv2d_bad_input(kwargs, error, name):
     with pytest.raises(error, match=name):

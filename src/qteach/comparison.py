@@ -8,7 +8,10 @@ Every method is trained and evaluated the same way, so that differences come fro
   seed 0), built so that small models separate (an MLP stays far below a CNN, and quantization costs more);
 - **architecture**: an MLP in → 128 → 128 → 128 → 10. The first and last layers stay in full precision (as in
   XNOR-Net, DoReFa-Net and most papers of the book); the two middle layers are quantized by the method, each
-  followed by batch norm and the method's activation;
+  followed by batch norm and the method's activation. The binary CNN protocol (:data:`MNIST1D_CNN`, for the ideas
+  that need convolutions) reads each signal as a 1 × 40 image: a full-precision stem convolution, two blocks of the
+  method (its binary convolution and whatever its paper puts around it), a full-precision classifier
+  (:func:`protocol_cnn`);
 - **training**: Adam, the protocol's learning rate, batch size and epochs, the method's latent-weight clipping if
   it has one;
 - **seeds**: each configuration is trained with several seeds (initialisation and batch order); the page reports
@@ -37,11 +40,17 @@ from qteach.seed import set_seed
 
 HIDDEN = 128
 FULL = 32
+#: The binary CNN protocol: channels of every convolution, and the kernel (1 × 5 over the 40 samples of a signal).
+CNN_CHANNELS = 16
+CNN_KERNEL = (1, 5)
+ARCHITECTURES = ("mlp", "cnn")
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """The data and training budget of one comparison: ``load()`` returns the split (flat features)."""
+    """The data and training budget of one comparison: ``load()`` returns the split (flat features), and
+    ``architecture`` (one of :data:`ARCHITECTURES`) says which model the methods build: :func:`protocol_mlp` or
+    :func:`protocol_cnn`."""
 
     name: str
     slug: str
@@ -50,6 +59,11 @@ class Protocol:
     epochs: int
     lr: float
     batch_size: int
+    architecture: str = "mlp"
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
 
 
 def _digits() -> qdata.Split:
@@ -65,6 +79,7 @@ DIGITS = Protocol("digits", "digits", "scikit-learn's digits flattened to 64 fea
                   _digits, epochs=10, lr=3e-3, batch_size=128)
 MNIST1D = Protocol("MNIST-1D", "mnist1d", "MNIST-1D (generated locally: 5,000 signals of 40 samples), 80/20 split (seed 0)",
                    _mnist1d, epochs=10, lr=3e-3, batch_size=256)
+MNIST1D_CNN = dataclasses.replace(MNIST1D, name="MNIST-1D, binary CNN", slug="mnist1d_cnn", architecture="cnn")
 
 
 #: What a binary network's paper changes over BNN (the 2019 papers mostly change one of these).
@@ -84,6 +99,11 @@ class Method:
     ``data`` only if the paper does (INQ, ADMM), or using it as the teacher of a new student (Apprentice).
     ``changes`` says which of :data:`CHANGES` a binary network's paper changes over BNN (empty for the others):
     the binary networks are split over two pages by it.
+    ``conv_block(w_bits, a_bits, in_channels, out_channels, kernel_size)``, if given, returns one block of the
+    binary CNN protocol (:func:`protocol_cnn`): a module from real-valued feature maps to real-valued feature maps
+    of the same length, holding the method's quantized convolution and what its paper puts around it (the sign,
+    batch norm, a shortcut, a gate). A method with a ``conv_block`` is on the CNN page; one with a ``conv_block``
+    and no ``layer`` (its idea needs convolutions) is on the CNN page only (:attr:`architectures`).
     """
 
     name: str
@@ -96,20 +116,38 @@ class Method:
     post_training: Callable | None = None
     note: str = ""
     changes: str = ""
+    conv_block: Callable | None = None
 
     def __post_init__(self):
         if self.changes not in ("",) + CHANGES:
             raise ValueError(f"changes must be one of {CHANGES} or empty, got {self.changes!r}")
 
+    @property
+    def architectures(self) -> tuple:
+        """The protocol architectures the method builds: ``"mlp"`` unless only its ``conv_block`` is given,
+        ``"cnn"`` when it has a ``conv_block``."""
+        mlp = self.layer is not None or self.conv_block is None
+        return ("mlp",) * mlp + ("cnn",) * (self.conv_block is not None)
+
 
 @dataclass(frozen=True)
 class Family:
-    """One results page per protocol: the configurations for which ``contains(method, w_bits, a_bits)`` holds."""
+    """One results page per protocol of ``protocols``: the configurations for which ``contains(method, w_bits,
+    a_bits)`` holds, of the methods that build the protocols' architecture."""
 
     slug: str
     title: str
     description: str
     contains: Callable
+    protocols: tuple = (DIGITS, MNIST1D)
+
+    @property
+    def architecture(self) -> str:
+        return self.protocols[0].architecture
+
+    def holds(self, method: Method, w_bits: int, a_bits: int) -> bool:
+        """Whether the page shows ``method`` at ``w_bits``/``a_bits``."""
+        return self.architecture in method.architectures and bool(self.contains(method, w_bits, a_bits))
 
 
 def _trained(method: Method) -> bool:
@@ -143,6 +181,10 @@ FAMILIES = (
     Family("multibit_activations", "3- and 8-bit activations",
            "3-bit and 5- to 8-bit weights and activations: multiple binary bases and 8-bit integer training",
            lambda m, w, a: _trained(m) and 2 < a < FULL and a != 4),
+    Family("binary_cnn", "Binary CNNs: the blocks around the binary convolution",
+           "1-bit weights and activations in convolutions: BNN and XNOR-Net, and the papers whose idea is a "
+           "convolutional block (real-valued shortcuts, gates, dense and depth-wise binary layers)",
+           lambda m, w, a: w == 1 and a == 1, protocols=(MNIST1D_CNN,)),
 )
 
 
@@ -153,7 +195,7 @@ def page_path(protocol: Protocol, family: Family) -> str:
 
 def page_specs() -> list[tuple[Family, Protocol]]:
     """The results pages as ``(family, protocol)``, family by family, the digits page before the MNIST-1D one."""
-    return [(family_, protocol) for family_ in FAMILIES for protocol in (DIGITS, MNIST1D)]
+    return [(family_, protocol) for family_ in FAMILIES for protocol in family_.protocols]
 
 
 def pages() -> list[str]:
@@ -184,17 +226,73 @@ def protocol_mlp(method: Method, w_bits: int, a_bits: int, in_features: int = 64
     return nn.Sequential(*layers)
 
 
+def same_padding(kernel_size) -> tuple:
+    """The zero padding that keeps a feature map's size under an odd ``kernel_size`` (a pair)."""
+    return tuple(k // 2 for k in kernel_size)
+
+
+def conv_block_from_layer(layer: Callable) -> Callable:
+    """A ``conv_block`` for a method whose ``layer`` quantizers act on any weight shape: the method's activation,
+    its quantized convolution (:class:`qteach.nn.QuantConv2d`, no bias), then batch norm, as the MLP's layers."""
+    def conv_block(w_bits, a_bits, in_channels, out_channels, kernel_size):
+        weight_quantizer, input_quantizer, activation = layer(w_bits, a_bits)
+        return nn.Sequential(activation, qnn.QuantConv2d(
+            in_channels, out_channels, kernel_size, padding=same_padding(kernel_size), bias=False,
+            weight_quantizer=weight_quantizer, input_quantizer=input_quantizer), nn.BatchNorm2d(out_channels))
+    return conv_block
+
+
+def protocol_cnn(method: Method, w_bits: int, a_bits: int, length: int = 40) -> nn.Sequential:
+    """The binary CNN protocol's model for signals of ``length`` samples, read as 1 × ``length`` images:
+
+    a full-precision stem (convolution 1 → :data:`CNN_CHANNELS`, batch norm), max pooling by 2, the method's first
+    block, max pooling by 2, its second block, and a full-precision linear classifier on the flattened maps. The
+    blocks (``method.conv_block``) keep :data:`CNN_CHANNELS` channels and :data:`CNN_KERNEL`; the classifier
+    reads their real-valued output, as in XNOR-Net, Bi-Real Net and the papers of the CNN page."""
+    if method.conv_block is None:
+        raise ValueError(f"{method.name} has no conv_block: it is on the MLP pages only")
+    if length % 4:
+        raise ValueError(f"length must be a multiple of 4 (two poolings by 2), got {length}")
+    channels, kernel = CNN_CHANNELS, CNN_KERNEL
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 1, length)),
+        nn.Conv2d(1, channels, kernel, padding=same_padding(kernel), bias=False), nn.BatchNorm2d(channels),
+        nn.MaxPool2d((1, 2)),
+        method.conv_block(w_bits, a_bits, channels, channels, kernel),
+        nn.MaxPool2d((1, 2)),
+        method.conv_block(w_bits, a_bits, channels, channels, kernel),
+        nn.Flatten(), nn.Linear(channels * (length // 4), 10))
+
+
+def protocol_model(method: Method, w_bits: int, a_bits: int, protocol: Protocol, in_features: int) -> nn.Module:
+    """The model ``method`` trains under ``protocol``: :func:`protocol_mlp` or :func:`protocol_cnn`."""
+    if protocol.architecture == "cnn":
+        return protocol_cnn(method, w_bits, a_bits, in_features)
+    return protocol_mlp(method, w_bits, a_bits, in_features)
+
+
 def describe_protocol(seeds=(0, 1, 2), protocol: Protocol = DIGITS):
     """The protocol in a few markdown bullets, with the values this module actually uses."""
     from qteach.display import Markdown
 
     data = split(protocol)
+    features = data.x_train.shape[1]
+    if protocol.architecture == "cnn":
+        architecture = (
+            f"- **architecture**: each signal as a 1 × {features} image; a full-precision stem convolution "
+            f"(1 → {CNN_CHANNELS} channels, kernel {CNN_KERNEL[0]} × {CNN_KERNEL[1]}) with batch norm, max pooling "
+            f"by 2, the method's block ({CNN_CHANNELS} → {CNN_CHANNELS} channels, same kernel: its binary "
+            f"convolution and what its paper puts around it), max pooling by 2, a second block, a full-precision "
+            f"linear classifier on the {CNN_CHANNELS} × {features // 4} maps;")
+    else:
+        architecture = (
+            f"- **architecture**: MLP {features} → {HIDDEN} → {HIDDEN} → {HIDDEN} → 10; first and last "
+            "layers in full precision, the two middle layers quantized by the method, each followed by batch norm "
+            "and the method's activation;")
     return Markdown("\n".join([
         f"- **data**: {protocol.data_description}: {len(data.x_train)} training and {len(data.x_test)} test "
         "examples;",
-        f"- **architecture**: MLP {data.x_train.shape[1]} → {HIDDEN} → {HIDDEN} → {HIDDEN} → 10; first and last "
-        "layers in full precision, the two middle layers quantized by the method, each followed by batch norm and "
-        "the method's activation;",
+        architecture,
         f"- **training**: Adam, learning rate {protocol.lr}, batch {protocol.batch_size}, {protocol.epochs} "
         "epochs, cross-entropy, the method's latent-weight clipping if it has one;",
         f"- **seeds**: {', '.join(map(str, seeds))} (initialisation and batch order); mean and standard deviation "
@@ -242,7 +340,7 @@ def run(methods: list[Method], seeds=(0, 1, 2), baseline: Method | None = None,
     def full_precision(seed: int) -> nn.Module:
         if seed not in trained_full:
             set_seed(seed)
-            model = protocol_mlp(baseline, FULL, FULL, in_features)
+            model = protocol_model(baseline, FULL, FULL, protocol, in_features)
             _protocol_fit(model, data, seed, protocol)
             trained_full[seed] = model
         return trained_full[seed]
@@ -259,7 +357,7 @@ def run(methods: list[Method], seeds=(0, 1, 2), baseline: Method | None = None,
                     result.accuracies.append(train.evaluate(model, data.x_test, data.y_test))
                 else:
                     set_seed(seed)
-                    model = protocol_mlp(method, w_bits, a_bits, in_features)
+                    model = protocol_model(method, w_bits, a_bits, protocol, in_features)
                     if method.prepare is not None:
                         method.prepare(model)
                     if method.fit is not None:
@@ -341,7 +439,7 @@ def in_family(methods_: list[Method], family_: Family) -> list[Method]:
         raise TypeError(f"family_ must be a comparison.Family, got {type(family_).__name__}")
     kept = [methods_[0]]
     for method in methods_[1:]:
-        configs = tuple(c for c in method.configs if family_.contains(method, *c))
+        configs = tuple(c for c in method.configs if family_.holds(method, *c))
         if configs:
             kept.append(dataclasses.replace(method, configs=configs))
     return kept
@@ -456,18 +554,20 @@ def methods() -> list[Method]:
                 nn.Sequential(nn.ReLU(), qnn.MinMaxFakeQuantizer(a_bits, momentum=0.1)))
 
     return [
-        Method("Full precision", "", ((FULL, FULL),), layer=lambda w, a: (None, None, nn.ReLU())),
+        Method("Full precision", "", ((FULL, FULL),), layer=lambda w, a: (None, None, nn.ReLU()),
+               conv_block=conv_block_from_layer(lambda w, a: (None, None, nn.ReLU()))),
         Method("BinaryConnect (deterministic)", "binaryconnect", ((1, FULL),),
                layer=_relu_layer(lambda w: binaryconnect.BinaryConnect(stochastic=False)), weight_clip=1.0),
         Method("BNN", "binarized_neural_networks", ((1, 1),),
                layer=lambda w, a: (qnn.SignQuantizer(), None, qnn.SignQuantizer()), weight_clip=1.0,
-               note="sign weights and activations, Htanh straight-through estimator"),
+               note="sign weights and activations, Htanh straight-through estimator",
+               conv_block=conv_block_from_layer(lambda w, a: (qnn.SignQuantizer(), None, qnn.SignQuantizer()))),
         Method("BWN (XNOR-Net paper)", "xnor_net", ((1, FULL),),
                layer=_relu_layer(lambda w: xnor_net.BinaryWeight()), weight_clip=1.0),
         Method("XNOR-Net", "xnor_net", ((1, 1),),
                layer=lambda w, a: (xnor_net.BinaryWeight(), xnor_net.ScaledSignInput(), nn.Identity()),
                weight_clip=1.0, note="batch norm, then the scaled sign of the input (beta), binary weights (alpha)",
-               changes="scaling"),
+               changes="scaling", conv_block=xnor_net.comparison_conv_block),
         Method("TWN", "ternary_weight_networks", ((2, FULL),), layer=ternary_student),
         Method("DoReFa-Net", "dorefa_net", ((1, 1), (1, FULL), (1, 2), (2, FULL), (2, 2), (4, 4)),
                layer=dorefa_layer),

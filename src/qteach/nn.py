@@ -156,11 +156,17 @@ class QuantConv2d(_QuantMixin, nn.Conv2d):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True,
-                 weight_quantizer=None, input_quantizer=None):
-        super().__init__(require_int(in_channels, "in_channels", 1), require_int(out_channels, "out_channels", 1),
+                 weight_quantizer=None, input_quantizer=None, groups: int = 1):
+        in_channels = require_int(in_channels, "in_channels", 1)
+        out_channels = require_int(out_channels, "out_channels", 1)
+        groups = require_int(groups, "groups", 1)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"groups must divide in_channels ({in_channels}) and out_channels ({out_channels}), "
+                             f"got {groups}")
+        super().__init__(in_channels, out_channels,
                          require_pair(kernel_size, "kernel_size", 1), stride=require_pair(stride, "stride", 1),
                          padding=padding if isinstance(padding, str) else require_pair(padding, "padding", 0),
-                         bias=require_bool(bias, "bias"))
+                         bias=require_bool(bias, "bias"), groups=groups)
         self.weight_quantizer = require_optional_callable(weight_quantizer, "weight_quantizer")
         self.input_quantizer = require_optional_callable(input_quantizer, "input_quantizer")
 

@@ -238,3 +238,16 @@ def test_shown_functions_check_their_arguments_first():
         xn.xnor_cnn("xnor", channels=(0, 4), seed=-1)  # channels before seed
     with pytest.raises(ValueError, match="in_channels"):
         xn.xnor_block(0, 4)
+
+
+def test_comparison_conv_block_is_xnor_conv_then_batch_norm_with_same_padding():
+    block = xn.comparison_conv_block(1, 1, 3, 4, (1, 5))
+    conv, bn = block
+    assert isinstance(conv, xn.XNORConv2d) and isinstance(bn, nn.BatchNorm2d)
+    assert conv.padding == (0, 2) and conv.input_scale and conv.weight_scale
+    x = torch.randn(2, 3, 1, 12, generator=torch.Generator().manual_seed(0))
+    assert block(x).shape == (2, 4, 1, 12)
+    with pytest.raises(ValueError, match="1-bit"):
+        xn.comparison_conv_block(1, 32, 3, 4, 3)
+    with pytest.raises(ValueError, match="kernel_size"):
+        xn.comparison_conv_block(1, 1, 3, 4, 0)

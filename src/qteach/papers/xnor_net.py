@@ -287,6 +287,17 @@ def xnor_block(in_channels: int, out_channels: int, kernel_size: int = 3, paddin
     return nn.Sequential(*layers)
 
 
+def comparison_conv_block(w_bits: int, a_bits: int, in_channels: int, out_channels: int, kernel_size) -> nn.Sequential:
+    r"""XNOR-Net's block for the binary CNN protocol (:func:`qteach.comparison.protocol_cnn`): :class:`XNORConv2d`
+    (sign of the input, :math:`K`, :math:`\alpha`) with "same" zero padding, then batch norm; the batch norm of
+    the previous block plays the part of fig. 3's first BatchNorm. Only ``w_bits = a_bits = 1`` exist."""
+    if (w_bits, a_bits) != (1, 1):
+        raise ValueError(f"XNOR-Net's block has 1-bit weights and activations, got w_bits={w_bits}, a_bits={a_bits}")
+    padding = tuple(k // 2 for k in require_pair(kernel_size, "kernel_size", 1))
+    return nn.Sequential(XNORConv2d(in_channels, out_channels, kernel_size, padding=padding),
+                         nn.BatchNorm2d(out_channels))
+
+
 def xnor_cnn(variant: str = "xnor", channels: tuple = (32, 64), num_classes: int = 10, seed: int = 0) -> nn.Sequential:
     r"""A small CNN for 8x8 digits in the layout of the official AlexNet-XNOR, for one of :data:`VARIANTS`.
 
