@@ -34,14 +34,14 @@ def test_every_configuration_is_on_exactly_one_page_per_architecture():
                          if f.architecture == architecture and f.holds(method, w_bits, a_bits)]
                 assert len(homes) == 1, (method.name, w_bits, a_bits, architecture, homes)
     shown = [(m.name, c, f.architecture) for f in comparison.FAMILIES for m in comparison.in_family(METHODS, f)[1:]
-             for c in m.configs]
+             if m.paper not in f.references for c in m.configs]
     assert sorted(shown) == sorted((m.name, c, a) for m in METHODS[1:] for c in m.configs for a in m.architectures)
 
 
 def test_pages_one_per_family_and_protocol():
     pages = comparison.pages()
     assert len(set(pages)) == len(pages) == sum(len(f.protocols) for f in comparison.FAMILIES)
-    assert "book/results/mnist1d_cnn_binary_cnn.ipynb" in pages
+    assert {"book/results/mnist1d_cnn_binary_cnn.ipynb", "book/results/mnist1d_cnn_binary_cnn_teacher.ipynb"} <= set(pages)
     assert pages[:2] == ["book/results/digits_binary_weights.ipynb", "book/results/mnist1d_binary_weights.ipynb"]
     assert comparison.family("from_trained").title == "Weights from a trained model"
 
@@ -86,7 +86,7 @@ def test_binary_networks_that_change_the_scaling_have_their_own_page():
                                    "trained_binarization", "proxquant", "quantization_networks", "metaquant",
                                    "unified_int8_training", "fully_quantized_detection", "information_capacity",
                                    "distillation_guided_residual", "ir_net", "rotated_bnn", "binaryduo",
-                                   "random_partition_relaxation"])
+                                   "random_partition_relaxation", "wageubn_int8_training"])
 def test_methods_with_their_own_training_learn_in_two_epochs(paper):
     quick = dataclasses.replace(comparison.DIGITS, epochs=2)  # PACT at 2 bits, alpha = 6, is at chance after one
     method = next(m for m in METHODS if m.paper == paper)
@@ -189,6 +189,35 @@ def test_mlp_only_methods_are_not_on_the_cnn_page_and_cnn_only_ones_not_on_mlp_p
         comparison.protocol_cnn(METHODS[0], 32, 32, length=42)
     with pytest.raises(ValueError, match="architecture"):
         dataclasses.replace(comparison.MNIST1D, architecture="rnn")
+
+
+def test_the_cnn_pages_split_by_what_the_paper_changes_and_keep_a_reference():
+    pages = {slug: [m.paper for m in comparison.in_family(METHODS, comparison.family(slug))]
+             for slug in ("binary_cnn", "binary_cnn_teacher", "binary_cnn_blocks")}
+    assert pages == {"binary_cnn": ["", "binarized_neural_networks", "xnor_net"],
+                     "binary_cnn_teacher": ["", "xnor_net", "real_to_binary"],
+                     "binary_cnn_blocks": ["", "meliusnet", "mobinet"]}
+    cnn_only = [m for m in METHODS if m.paper in ("real_to_binary", "meliusnet", "mobinet")]
+    assert len(cnn_only) == 3 and all(m.architectures == ("cnn",) for m in cnn_only)  # the 2020 blocks
+    real_to_binary = cnn_only[0]
+    assert real_to_binary.post_training is not None and not comparison.family("from_trained").holds(
+        real_to_binary, 1, 1)
+
+
+def test_three_and_eight_bit_methods_have_their_own_pages():
+    three = comparison.in_family(METHODS, comparison.family("multibit_activations"))[1:]
+    eight = comparison.in_family(METHODS, comparison.family("eight_bit_training"))[1:]
+    assert {m.paper for m in three} == {"abc_net", "piecewise_approximation"}
+    assert {m.paper for m in eight} == {"integer_arithmetic_only", "unified_int8_training", "wageubn_int8_training"}
+    assert all(m.configs == ((8, 8),) for m in eight)
+
+
+@pytest.mark.parametrize("paper", ["real_to_binary", "meliusnet", "mobinet"])
+def test_the_2020_cnn_blocks_learn_in_two_epochs(paper):
+    quick = dataclasses.replace(comparison.MNIST1D_CNN, epochs=2)
+    method = next(m for m in METHODS if m.paper == paper)
+    baseline, result = comparison.run([METHODS[0], method], seeds=(0,), baseline=METHODS[0], protocol=quick)
+    assert 0.15 < result.mean <= 1 and baseline.mean > 0.3, (result, baseline)  # chance is 0.1
 
 
 def test_a_cnn_protocol_run_learns_and_binary_blocks_train():

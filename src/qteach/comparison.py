@@ -133,13 +133,16 @@ class Method:
 @dataclass(frozen=True)
 class Family:
     """One results page per protocol of ``protocols``: the configurations for which ``contains(method, w_bits,
-    a_bits)`` holds, of the methods that build the protocols' architecture."""
+    a_bits)`` holds, of the methods that build the protocols' architecture. ``references`` names (by catalog slug)
+    methods whose home is another page of the same architecture, trained again on this one so that its claims can
+    compare with them (as the full-precision baseline is)."""
 
     slug: str
     title: str
     description: str
     contains: Callable
     protocols: tuple = (DIGITS, MNIST1D)
+    references: tuple = ()
 
     @property
     def architecture(self) -> str:
@@ -178,13 +181,24 @@ FAMILIES = (
            lambda m, w, a: _trained(m) and w > 1 and a == 2),
     Family("four_bit_activations", "4-bit activations", "4-bit weights and activations: where the clipping range "
            "decides", lambda m, w, a: _trained(m) and a == 4),
-    Family("multibit_activations", "3- and 8-bit activations",
-           "3-bit and 5- to 8-bit weights and activations: multiple binary bases and 8-bit integer training",
-           lambda m, w, a: _trained(m) and 2 < a < FULL and a != 4),
-    Family("binary_cnn", "Binary CNNs: the blocks around the binary convolution",
-           "1-bit weights and activations in convolutions: BNN and XNOR-Net, and the papers whose idea is a "
-           "convolutional block (real-valued shortcuts, gates, dense and depth-wise binary layers)",
-           lambda m, w, a: w == 1 and a == 1, protocols=(MNIST1D_CNN,)),
+    Family("multibit_activations", "3-bit activations: multiple binary bases",
+           "3-bit weights and activations: three binary bases, fitted by least squares or by segmentation",
+           lambda m, w, a: _trained(m) and a == 3),
+    Family("eight_bit_training", "8-bit training",
+           "8-bit weights and activations: quantization-aware training (forward only), int8 errors in backward "
+           "too, and every tensor of training in 8 bits", lambda m, w, a: _trained(m) and a == 8),
+    Family("binary_cnn", "Binary CNNs: the sign and its scales",
+           "1-bit weights and activations in convolutions: BNN, and XNOR-Net, whose input scale becomes a map",
+           lambda m, w, a: w == 1 and a == 1 and m.changes in ("", "scaling"), protocols=(MNIST1D_CNN,)),
+    Family("binary_cnn_teacher", "Binary CNNs: a gated block taught by the float network",
+           "1-bit weights and activations in convolutions: Real-to-Binary's block (a real-valued shortcut, a gate "
+           "from the real-valued input) trained to match the float CNN's attention maps, with XNOR-Net as the "
+           "reference", lambda m, w, a: w == 1 and a == 1 and m.changes == "optimizer", protocols=(MNIST1D_CNN,),
+           references=("xnor_net",)),
+    Family("binary_cnn_blocks", "Binary CNNs: dense and depth-wise blocks",
+           "1-bit weights and activations in convolutions: MeliusNet's dense and improvement blocks, MoBiNet's "
+           "depth-wise separable blocks with shortcuts", lambda m, w, a: w == 1 and a == 1
+           and m.changes in ("architecture", "gradient"), protocols=(MNIST1D_CNN,)),
 )
 
 
@@ -434,11 +448,14 @@ def with_weight_quantizer(model: nn.Module, make_quantizer: Callable) -> nn.Modu
 
 def in_family(methods_: list[Method], family_: Family) -> list[Method]:
     """``methods_`` restricted to the configurations of ``family_`` (methods left with none are dropped); the
-    first method, the full-precision baseline, is always kept."""
+    first method, the full-precision baseline, and the family's ``references`` are always kept."""
     if not isinstance(family_, Family):
         raise TypeError(f"family_ must be a comparison.Family, got {type(family_).__name__}")
     kept = [methods_[0]]
     for method in methods_[1:]:
+        if method.paper in family_.references and family_.architecture in method.architectures:
+            kept.append(method)
+            continue
         configs = tuple(c for c in method.configs if family_.holds(method, *c))
         if configs:
             kept.append(dataclasses.replace(method, configs=configs))
@@ -474,11 +491,12 @@ def methods() -> list[Method]:
                                distillation_guided_residual, dorefa_net, fine_grained_ternary,
                                fully_quantized_detection, hwgq, improved_bnn_training,
                                incremental_network_quantization, information_capacity, ir_net,
-                               loss_aware_binarization, metaquant, pact, piecewise_approximation, proxquant, pxnor,
-                               quantization_networks, random_partition_relaxation, rebnet, rotated_bnn,
+                               loss_aware_binarization, meliusnet, metaquant, mobinet, pact,
+                               piecewise_approximation, proxquant, pxnor, quant_noise, quantization_networks,
+                               random_partition_relaxation, real_to_binary, rebnet, rotated_bnn,
                                self_binarizing_networks, semi_binary_decomposition, shiftcnn, syq,
                                ternary_weight_networks, trained_binarization, trained_ternary_quantization,
-                               unified_int8_training, wrpn, xnor_net, xnor_net_plus_plus)
+                               unified_int8_training, wageubn_int8_training, wrpn, xnor_net, xnor_net_plus_plus)
     from qteach.papers import blended_coarse_gradient_descent as bcgd
 
     inq, lab, sbd = incremental_network_quantization, loss_aware_binarization, semi_binary_decomposition
@@ -604,6 +622,11 @@ def methods() -> list[Method]:
                layer=unified_int8_training.comparison_layer, fit=unified_int8_training.protocol_fit,
                note="8-bit weights and inputs forward, and the errors quantized to int8 in backward too: clipping "
                     "searched by DSGC every 10 steps, Adam's step scaled down by the direction deviation (DCLR)"),
+        Method("WAGEUBN (all paths 8-bit)", "wageubn_int8_training", ((8, 8),),
+               layer=wageubn_int8_training.comparison_layer, fit=wageubn_int8_training.protocol_fit,
+               note="weights, activations, gradients, errors, updates and batch norm all quantized as in the official "
+                    "code (direct, shift and constant quantizers; 8-bit batch norm, 13-bit momentum, 24-bit stored "
+                    "weights); its own momentum SGD (lr 0.5, momentum 1/4) instead of Adam"),
         Method("PACT", "pact", ((2, 2), (4, 4)),
                layer=lambda w, a: (dorefa_net.WeightQuantizer(w), None, pact.PACT(a, alpha=6.0)), fit=pact_fit,
                note="learned clipping level (alpha = 6 at first, L2 1e-3 on alpha), DoReFa weights"),
@@ -675,6 +698,24 @@ def methods() -> list[Method]:
                     "floor(128 / sqrt 2) trained 7 of the 10 epochs, then decoupled (each ternary unit into two "
                     "binary ones) and fine-tuned 3 epochs (our split): 2 x 90 x 90 = 16,200 binary weights per "
                     "middle layer against 16,384, float first layer 64 x 90, last 180 x 10"),
+        Method("Real-to-Binary (gated block, shortcut, attention matching)", "real_to_binary", ((1, 1),),
+               conv_block=real_to_binary.comparison_conv_block, post_training=real_to_binary.protocol_post_training,
+               changes="optimizer",
+               note="each block: batch norm, sign, binary convolution scaled by a gate sigma(W2 ReLU(W1 avgpool)) "
+                    "(r = 8) of the block's real-valued input, PReLU, a real-valued shortcut; one stage of "
+                    "cross-entropy + 30 x the attention-matching loss (maps normalised by their max, as larq zoo) "
+                    "to the trained float CNN of the same seed; the paper's progressive stages are in its chapter"),
+        Method("MeliusNet (dense + improvement block)", "meliusnet", ((1, 1),),
+               conv_block=meliusnet.comparison_conv_block, changes="architecture",
+               note="BinaryDenseNet's transition (batch norm, ReLU, full-precision 1x1 convolution 16 -> 8), a dense "
+                    "block (batch norm, sign, binary 1x5 convolution 8 -> 8, concatenated) and an improvement block "
+                    "(binary convolution 16 -> 8 added to the last 8 channels): 960 binary weights per block against "
+                    "BNN's 1,280, plus 128 full-precision ones and a real-valued concatenated path"),
+        Method("MoBiNet (our reconstruction)", "mobinet", ((1, 1),), conv_block=mobinet.comparison_conv_block,
+               weight_clip=1.0, changes="architecture",
+               note="binary depth-wise 1x5 and point-wise 1x1 convolutions, batch norm after each, a real identity "
+                    "shortcut around each (the paper's skip placement could not be read): 6,720 bit operations per "
+                    "block on 20 positions against BNN's 25,600"),
         Method("ProxQuant (binary, lambda_t = 3 t)", "proxquant", ((1, FULL),),
                layer=proxquant.comparison_layer, fit=proxquant.protocol_fit,
                note="real weights in training; after each Adam step the prox of the W-shaped regularizer (strength "
@@ -701,6 +742,9 @@ def methods() -> list[Method]:
         Method("SYQ (ternary, per row)", "syq", ((2, FULL),),
                layer=_relu_layer(lambda w: syq.SYQQuantizer((HIDDEN, HIDDEN), "row", ternary=True)),
                note="symmetric ternary weights, one learned scale per output row"),
+        Method("Quant-Noise (int4, p = 0.5)", "quant_noise", ((4, FULL),), layer=quant_noise.comparison_layer,
+               note="4-bit per-tensor min/max weights; in training each weight is fake-quantized with probability "
+                    "0.5 (straight-through), the others stay float; fully quantized at evaluation"),
         Method("RPR (from the trained model)", "random_partition_relaxation", ((1, FULL), (2, FULL)),
                post_training=random_partition_relaxation.protocol_post_training,
                note="uniform binary/ternary levels with an L2-optimal scale; 40/30/20/10/0 % of the weights relaxed "
