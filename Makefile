@@ -6,6 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NB     ?=
+# Test workers: one per usable core, at least two (two kernels fill two cores; a bigger CI machine runs more).
+WORKERS ?= $(shell $(PYTHON) tools/test_workers.py)
 
 
 .PHONY: setup browser book book-instructors book-student colab serve test test-unit test-notebooks test-html test-quick execute bench toc clean
@@ -56,15 +58,15 @@ bench: setup
 	$(PY) benchmarks/bench_bitops.py
 
 test-unit: setup
-	$(PY) -m pytest tests -q -n 2 --ignore=tests/test_html.py --ignore=tests/notebooks
+	$(PY) -m pytest tests -q -n $(WORKERS) --ignore=tests/test_html.py --ignore=tests/notebooks
 
-# Every notebook twice, two at a time: as stored on this CPU's kernels, and its student version as in Colab on
-# forced other kernels (tests/notebooks/test_notebooks.py). One thread per kernel: two kernels fill two cores.
+# Every notebook twice, one per core at a time: as stored on this CPU's kernels, and its student version as in
+# Colab on forced other kernels (tests/notebooks/test_notebooks.py). One thread per kernel: a kernel per core.
 test-notebooks: setup
-	OMP_NUM_THREADS=1 $(PY) -m pytest tests/notebooks -q -n 2 -p no:randomly
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests/notebooks -q -n $(WORKERS) -p no:randomly
 
 test-html: browser book
-	$(PY) -m pytest -q -n 4 tests/test_html.py  # waits on pages more than it computes: 4 browsers on 2 cores
+	$(PY) -m pytest -q -n $$(( 2 * $(WORKERS) )) tests/test_html.py  # waits on pages more than it computes: 2 browsers a core
 
 test: test-unit test-notebooks test-html
 

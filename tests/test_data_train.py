@@ -489,3 +489,39 @@ def test_mnist1d_works_without_a_writable_cache(tmp_path, monkeypatch):
     blocked.write_text("")
     monkeypatch.setenv("QTEACH_CACHE", str(blocked / "cache"))  # a folder below a file cannot be created
     assert len(data.mnist1d(num_samples=100, seed=0).x_train) == 80
+
+
+@pytest.mark.parametrize("make", [lambda: data.digits(flatten=True), lambda: data.digits(test_fraction=0.3, seed=2),
+                                  lambda: data.blobs(seed=4), lambda: data.mnist1d(num_samples=200, seed=1)])
+def test_splits_are_scikit_learns_train_test_split_and_the_cached_ones_too(tmp_path, monkeypatch, make):
+    from sklearn.model_selection import train_test_split
+
+    monkeypatch.setenv("QTEACH_CACHE", str(tmp_path))
+    fresh = make()
+    assert list(tmp_path.glob("split-sklearn-*.npz"))
+    cached = make()
+    x, y = torch.cat([fresh.x_train, fresh.x_test]), torch.cat([fresh.y_train, fresh.y_test])
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))  # another row order: another split
+    x, y = x[order].numpy(), y[order].numpy()
+    for split in (fresh, cached):
+        again = data._split(x, y, 0.25, 0)
+        x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+        assert np.array_equal(again.x_train.numpy(), x_tr) and np.array_equal(again.y_test.numpy(), y_te)
+        assert np.array_equal(again.x_test.numpy(), x_te) and np.array_equal(again.y_train.numpy(), y_tr)
+    for a, b in zip((fresh.x_train, fresh.y_train, fresh.x_test, fresh.y_test),
+                    (cached.x_train, cached.y_train, cached.x_test, cached.y_test)):
+        assert torch.equal(a, b)
+
+
+def test_digits_split_is_scikit_learns(tmp_path, monkeypatch):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    monkeypatch.setenv("QTEACH_CACHE", str(tmp_path))
+    bunch = load_digits()
+    x_tr, x_te, y_tr, y_te = train_test_split(bunch.images.astype(np.float32) / 16.0, bunch.target, test_size=0.25,
+                                              random_state=0, stratify=bunch.target)
+    for _ in range(2):  # generated, then read back from the cache
+        split = data.digits()
+        assert np.array_equal(split.x_train.numpy()[:, 0], x_tr) and np.array_equal(split.y_train.numpy(), y_tr)
+        assert np.array_equal(split.x_test.numpy()[:, 0], x_te) and np.array_equal(split.y_test.numpy(), y_te)

@@ -19,6 +19,8 @@ HTML = ROOT / "_build" / "html"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PAGES = sorted(p for p in HTML.glob("**/*.html") if "_static" not in p.parts and "_sources" not in p.parts)
 NOTEBOOKS = sorted(p.relative_to(ROOT) for p in (ROOT / "notebooks").glob("**/*.ipynb"))
+WITH_COLAB_BUTTON = set(NOTEBOOKS) | {Path(page) for page in comparison.pages()}
+"""The pages built from a notebook (the chapters and the results pages): each has a Colab button."""
 
 # Two messages of the theme stack itself, not of the book, seen on every page of any Jupyter Book 1 site: the
 # sphinx-thebe snippet is included twice (a redeclared const; thebe is disabled here), and pydata-sphinx-theme
@@ -75,8 +77,17 @@ def test_the_book_has_its_pages():
     assert {page.removesuffix(".ipynb") + ".html" for page in comparison.pages()} <= names
 
 
+def colab_url(notebook: Path) -> str:
+    """Where a notebook page's Colab button must point: the notebook's Colab copy on the book's repository."""
+    owner_repo = catalog.REPOSITORY_URL.removeprefix("https://github.com/")
+    return (f"https://colab.research.google.com/github/{owner_repo}/blob/"
+            f"{catalog.REPOSITORY_BRANCH}/{catalog.COLAB_FOLDER}/{notebook.as_posix()}")
+
+
 @pytest.mark.parametrize("path", PAGES, ids=lambda p: str(p.relative_to(HTML)))
 def test_page_loads_offline_without_errors(browser, path):
+    """One visit per page (the slow part of these checks): no errors, nothing asked of the network, every figure
+    drawn, math typeset, and on a notebook's page, the Colab button pointing at that notebook's Colab copy."""
     page, errors, outside = open_page(browser, path)
     try:
         assert not errors, errors
@@ -87,22 +98,17 @@ def test_page_loads_offline_without_errors(browser, path):
             assert figures.nth(i).locator(".main-svg").count() > 0, f"plotly figure {i} was not drawn"
         if page.locator("div.math, span.math").count():
             page.wait_for_selector("mjx-container", state="attached", timeout=10_000)
+        notebook = path.relative_to(HTML).with_suffix(".ipynb")
+        if notebook in WITH_COLAB_BUTTON:
+            links = page.locator("a[href*='colab.research.google.com']")
+            hrefs = {links.nth(i).get_attribute("href") for i in range(links.count())}
+            assert colab_url(notebook) in hrefs, hrefs
     finally:
         page.close()
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=str)
-def test_colab_button_points_at_the_notebook(browser, notebook):
-    page, _, _ = open_page(browser, HTML / notebook.with_suffix(".html"))
-    try:
-        links = page.locator("a[href*='colab.research.google.com']")
-        hrefs = {links.nth(i).get_attribute("href") for i in range(links.count())}
-        owner_repo = catalog.REPOSITORY_URL.removeprefix("https://github.com/")
-        expected = (f"https://colab.research.google.com/github/{owner_repo}/blob/"
-                    f"{catalog.REPOSITORY_BRANCH}/{catalog.COLAB_FOLDER}/{notebook.as_posix()}")
-        assert expected in hrefs, hrefs
-    finally:
-        page.close()
+def test_every_notebook_page_is_visited_for_its_colab_button():
+    assert {HTML / nb.with_suffix(".html") for nb in WITH_COLAB_BUTTON} <= set(PAGES)
 
 
 @pytest.mark.parametrize("page_path", ["book/intro.html", "book/_generated/tags/binarization.html"])

@@ -19,10 +19,10 @@ from qteach.display import header_card
 ROOT = Path(__file__).resolve().parent.parent
 
 INSTALL_TEMPLATE = '''\
-# Setup. In Google Colab this installs qteach (about a minute); elsewhere it does nothing.
+# Setup. In Google Colab this installs qteach (about a minute; once per runtime); elsewhere it does nothing.
 # QTEACH_SOURCE overrides where qteach comes from (a wheel, a folder, a git URL).
-import os, subprocess, sys
-if "google.colab" in sys.modules:
+import importlib.util, os, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("qteach") is None:
     source = os.environ.get("QTEACH_SOURCE", "git+{url}.git@{branch}")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], check=True)'''
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -73,16 +74,31 @@ def _check_test_fraction(test_fraction) -> float:
 
 def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> Split:
     """A stratified, seeded split (scikit-learn's ``train_test_split``)."""
+    train_index, test_index = _cached(_split_name(y, test_fraction, seed),
+                                      lambda: _stratified_split_indices(y, test_fraction, seed))
+    as_x = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    as_y = lambda a: torch.as_tensor(a, dtype=torch.int64)  # noqa: E731
+    return Split(as_x(x[train_index]), as_y(y[train_index]), as_x(x[test_index]), as_y(y[test_index]))
+
+
+def _split_name(y: np.ndarray, test_fraction: float, seed: int) -> str:
+    """The cache name of a split: everything its indices depend on (the labels, the fraction, the seed and
+    scikit-learn's version); reading the indices back spares the import of scikit-learn (about a second)."""
+    labels = np.ascontiguousarray(y)
+    digest = hashlib.sha256(str(labels.dtype).encode() + labels.tobytes()).hexdigest()[:16]
+    return f"split-sklearn-{version('scikit-learn')}-{digest}-{test_fraction!r}-{seed}"
+
+
+def _stratified_split_indices(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The train and test indices ``train_test_split`` draws: it picks its split from the labels and the number
+    of samples only, so splitting ``arange(len(y))`` picks the rows it would pick of any ``x``."""
     from sklearn.model_selection import train_test_split
 
     try:
-        x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+        return train_test_split(np.arange(len(y)), test_size=test_fraction, random_state=seed, stratify=y)
     except ValueError as error:  # too few samples to put every class on both sides
         raise ValueError(f"test_fraction {test_fraction} cannot split {len(y)} samples of {len(np.unique(y))} "
                          f"classes with every class in both parts: {error}") from error
-    as_x = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
-    as_y = lambda a: torch.as_tensor(a, dtype=torch.int64)  # noqa: E731
-    return Split(as_x(x_tr), as_y(y_tr), as_x(x_te), as_y(y_te))
 
 
 def digits(test_fraction: float = 0.25, seed: int = 0, flatten: bool = False) -> Split:
@@ -91,15 +107,20 @@ def digits(test_fraction: float = 0.25, seed: int = 0, flatten: bool = False) ->
     Pixels are scaled from 0..16 to [0, 1]. Images have shape ``(1, 8, 8)``, or ``(64,)`` with
     ``flatten=True``. The split is stratified and seeded. Bad arguments raise ``TypeError``/``ValueError``.
     """
-    from sklearn.datasets import load_digits
-
     test_fraction = _check_test_fraction(test_fraction)
     seed = require_int(seed, "seed", minimum=0)
     flatten = require_bool(flatten, "flatten")
-    bunch = load_digits()
-    x = bunch.images.astype(np.float32) / 16.0
+    images, target = _cached(f"digits-sklearn-{version('scikit-learn')}", _load_digits)
+    x = images.astype(np.float32) / 16.0
     x = x.reshape(len(x), -1) if flatten else x[:, None, :, :]
-    return _split(x, bunch.target, test_fraction, seed)
+    return _split(x, target, test_fraction, seed)
+
+
+def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.images, bunch.target
 
 
 def mnist1d(num_samples: int = 5000, test_fraction: float = 0.2, seed: int = 0) -> Split:
@@ -132,9 +153,10 @@ def cache_folder() -> Path:
 
 
 def _cached(name: str, generate) -> tuple[np.ndarray, np.ndarray]:
-    """``generate()`` (arrays ``x, y``), kept in :func:`cache_folder` under ``name`` (which must say everything
-    the arrays depend on, the generator's version included): generating MNIST-1D takes seconds, reading it
-    milliseconds. A cache that cannot be read or written is ignored."""
+    """``generate()`` (two arrays ``x, y``), kept in :func:`cache_folder` under ``name`` (which must say
+    everything the arrays depend on, the generator's version included): generating MNIST-1D takes seconds,
+    importing scikit-learn for the digits or a split about one, reading them back milliseconds. A cache that
+    cannot be read or written is ignored."""
     path = cache_folder() / f"{name}.npz"
     try:
         with np.load(path) as stored:

@@ -11,7 +11,9 @@ CPU:
 - copied alone into an empty folder outside the repository, in a separate environment holding only packages that
   Colab preinstalls (without qteach), the kernel marked as Colab (a ``google.colab`` module imported at start-up),
   so that the notebook's own install cell installs qteach from a wheel (``QTEACH_SOURCE``) and plotly uses its
-  ``colab`` renderer;
+  ``colab`` renderer. Each test worker keeps its environment for the session: the first notebook it runs
+  installs qteach, the later ones find it installed and skip the install, as a notebook run again in the same
+  Colab runtime does (every install cell is the same generated cell);
 - with PyTorch and oneDNN forced onto other CPU kernels (:data:`FORCED_KERNELS`: ATen's generic kernels, oneDNN
   limited to SSE4.1), which change the last bits of float reductions as another CPU model would.
 
