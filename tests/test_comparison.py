@@ -68,7 +68,7 @@ def test_two_bit_activations_split_by_weight_bits():
     assert {m.paper for m in binary_weights} == {"dorefa_net", "hwgq", "rebnet"}
     assert all(m.configs == ((1, 2),) for m in binary_weights)
     assert {m.paper for m in two_bit} == {"dorefa_net", "wrpn", "pact", "differentiable_soft_quantization",
-                                          "quantization_networks"}
+                                          "good_distribution", "quantization_networks"}
     assert all(m.configs == ((2, 2),) for m in two_bit)
 
 

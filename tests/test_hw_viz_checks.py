@@ -83,9 +83,19 @@ def test_conv2d_output_size_matches_torch():
     ((64, 64, 3, 56, 56), 115_605_504),           # a ResNet-18 3x3 layer
     ((1, 1, 1, 1, 1), 1),
     ((16, 8, 5, 4, 2), 16 * 8 * 25 * 8),
+    ((16, 16, (1, 5), 1, 20), 16 * 16 * 5 * 20),    # a 1 x 5 kernel
+    ((16, 16, (1, 5), 1, 20, 16), 16 * 5 * 20),     # depth-wise: one input channel per output channel
+    ((8, 4, 3, 7, 7, 4), 2 * 4 * 9 * 49),           # 4 groups of 2 input channels
 ])
 def test_conv2d_macs(args, expected):
     assert hw.conv2d_macs(*args) == expected
+
+
+def test_conv2d_macs_equals_the_multiplications_of_a_grouped_convolution():
+    conv = torch.nn.Conv2d(6, 9, (2, 3), groups=3, bias=False)
+    out = conv(torch.ones(1, 6, 5, 7))  # every product is 1 x a weight: count them through the weights' uses
+    per_output = conv.weight[0].numel()  # C_in / g x k_h x k_w multiply-accumulates per output value
+    assert hw.conv2d_macs(6, 9, (2, 3), *out.shape[2:], groups=3) == per_output * out.numel()
 
 
 def test_linear_macs():
@@ -125,6 +135,8 @@ def test_roofline(intensity, expected):
     (hw.conv2d_output_size, (32.0, 3), TypeError, "size"),
     (hw.conv2d_macs, (0, 64, 3, 32, 32), ValueError, "in_channels"),
     (hw.conv2d_macs, (3, 64, 3, 0, 32), ValueError, "out_height"),
+    (hw.conv2d_macs, (6, 4, 3, 5, 5, 4), ValueError, "groups"),
+    (hw.conv2d_macs, (6, 4, (3, 0), 5, 5), ValueError, "kernel"),
     (hw.linear_macs, (0, 10), ValueError, "in_features"),
     (hw.bops, (-1, 8, 8), ValueError, "macs"),
     (hw.bops, (10, 0, 8), ValueError, "weight_bits"),

@@ -480,3 +480,16 @@ def test_fold_batch_norm_rejects_bad_statistics(statistic, value):
 def test_summary_bad_input(model, shape, error, name):
     with pytest.raises(error, match=name):
         qnn.summary(model, shape)
+
+
+@pytest.mark.parametrize("kernel_size", [3, (1, 5), (3, 1), 7])
+def test_same_padding_keeps_the_size_of_a_feature_map(kernel_size):
+    conv = torch.nn.Conv2d(2, 2, kernel_size, padding=qnn.same_padding(kernel_size))
+    assert conv(torch.randn(1, 2, 9, 11)).shape == (1, 2, 9, 11)
+
+
+def test_same_padding_rejects_a_bad_kernel_size():
+    with pytest.raises(ValueError, match="kernel_size"):
+        qnn.same_padding((3, 0))
+    with pytest.raises(TypeError, match="kernel_size"):
+        qnn.same_padding("3")

@@ -240,18 +240,13 @@ def protocol_mlp(method: Method, w_bits: int, a_bits: int, in_features: int = 64
     return nn.Sequential(*layers)
 
 
-def same_padding(kernel_size) -> tuple:
-    """The zero padding that keeps a feature map's size under an odd ``kernel_size`` (a pair)."""
-    return tuple(k // 2 for k in kernel_size)
-
-
 def conv_block_from_layer(layer: Callable) -> Callable:
     """A ``conv_block`` for a method whose ``layer`` quantizers act on any weight shape: the method's activation,
     its quantized convolution (:class:`qteach.nn.QuantConv2d`, no bias), then batch norm, as the MLP's layers."""
     def conv_block(w_bits, a_bits, in_channels, out_channels, kernel_size):
         weight_quantizer, input_quantizer, activation = layer(w_bits, a_bits)
         return nn.Sequential(activation, qnn.QuantConv2d(
-            in_channels, out_channels, kernel_size, padding=same_padding(kernel_size), bias=False,
+            in_channels, out_channels, kernel_size, padding=qnn.same_padding(kernel_size), bias=False,
             weight_quantizer=weight_quantizer, input_quantizer=input_quantizer), nn.BatchNorm2d(out_channels))
     return conv_block
 
@@ -270,7 +265,7 @@ def protocol_cnn(method: Method, w_bits: int, a_bits: int, length: int = 40) -> 
     channels, kernel = CNN_CHANNELS, CNN_KERNEL
     return nn.Sequential(
         nn.Unflatten(1, (1, 1, length)),
-        nn.Conv2d(1, channels, kernel, padding=same_padding(kernel), bias=False), nn.BatchNorm2d(channels),
+        nn.Conv2d(1, channels, kernel, padding=qnn.same_padding(kernel), bias=False), nn.BatchNorm2d(channels),
         nn.MaxPool2d((1, 2)),
         method.conv_block(w_bits, a_bits, channels, channels, kernel),
         nn.MaxPool2d((1, 2)),
@@ -489,7 +484,7 @@ def methods() -> list[Method]:
     from qteach.papers import (abc_net, admm_low_bit, apprentice, binaryconnect, binaryduo, bnn_plus,
                                competitive_bnn_from_scratch, differentiable_soft_quantization,
                                distillation_guided_residual, dorefa_net, fine_grained_ternary,
-                               fully_quantized_detection, hwgq, improved_bnn_training,
+                               fully_quantized_detection, good_distribution, hwgq, improved_bnn_training,
                                incremental_network_quantization, information_capacity, ir_net,
                                loss_aware_binarization, meliusnet, metaquant, mobinet, pact,
                                piecewise_approximation, proxquant, pxnor, quant_noise, quantization_networks,
@@ -730,6 +725,10 @@ def methods() -> list[Method]:
                note="piecewise-tanh soft quantizer in training (alpha learned from 0.2, clamped to [0.01, 0.5]), "
                     "learned ranges [l, u] (weights from min/max, activations from [0, 2]); the staircase in "
                     "evaluation; its chapter trains it at 2 bits"),
+        Method("GDRQ (Scale-Clip, 4 groups)", "good_distribution", ((2, 2),), layer=good_distribution.comparison_layer,
+               note="our reconstruction from the abstracts: weights clipped at 2 x their mean absolute value, one such "
+                    "scale per group of rows (4 groups), activations clipped at 3 x a running mean of the batch mean; "
+                    "uniform levels, straight-through inside the clip"),
         Method("FQN (channel-wise, percentile, frozen BN)", "fully_quantized_detection", ((4, 4),),
                layer=fully_quantized_detection.comparison_layer, fit=fully_quantized_detection.protocol_fit,
                note="channel-wise 4-bit weights; ReLU then 4-bit activations clipped to the [0.1 %, 99.9 %] "

@@ -11,7 +11,7 @@ import math
 import statistics
 import time
 
-from qteach._validate import (require_bits, require_bool, require_int, require_non_negative_number,
+from qteach._validate import (require_bits, require_bool, require_int, require_non_negative_number, require_pair,
                                require_positive_number)
 
 #: Energy per operation in picojoules, 45 nm, 0.9 V (Horowitz, ISSCC 2014, fig. 1.1.9).
@@ -75,14 +75,19 @@ def conv2d_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def conv2d_macs(in_channels: int, out_channels: int, kernel: int, out_height: int, out_width: int) -> int:
-    """Multiply-accumulates of a k x k convolution: :math:`C_{in} C_{out} k^2 H_{out} W_{out}`."""
+def conv2d_macs(in_channels: int, out_channels: int, kernel, out_height: int, out_width: int, groups: int = 1) -> int:
+    r"""Multiply-accumulates of a k x k (or :math:`k_h \times k_w`: ``kernel`` a pair) convolution with ``groups``
+    groups: :math:`\frac{C_{in}}{g} C_{out} k_h k_w H_{out} W_{out}` (:math:`g = C_{in}`: depth-wise)."""
     in_channels = require_int(in_channels, "in_channels", 1)
     out_channels = require_int(out_channels, "out_channels", 1)
-    kernel = require_int(kernel, "kernel", 1)
+    kh, kw = require_pair(kernel, "kernel", 1)
     out_height = require_int(out_height, "out_height", 1)
     out_width = require_int(out_width, "out_width", 1)
-    return in_channels * out_channels * kernel**2 * out_height * out_width
+    groups = require_int(groups, "groups", 1)
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"groups must divide in_channels ({in_channels}) and out_channels ({out_channels}), "
+                         f"got {groups}")
+    return in_channels // groups * out_channels * kh * kw * out_height * out_width
 
 
 def bops(macs: int, weight_bits: int, input_bits: int) -> int:

@@ -148,6 +148,11 @@ class QuantLinear(_QuantMixin, nn.Linear):
         return F.linear(self.quantized_input(x), self.quantized_weight(), self.bias)
 
 
+def same_padding(kernel_size) -> tuple[int, int]:
+    """The zero padding that keeps a feature map's size under an odd ``kernel_size`` (an int or a pair)."""
+    return tuple(k // 2 for k in require_pair(kernel_size, "kernel_size", 1))
+
+
 class QuantConv2d(_QuantMixin, nn.Conv2d):
     r"""``nn.Conv2d`` computing :math:`q_{in}(x) * q_w(W) + b` with latent float weights.
 

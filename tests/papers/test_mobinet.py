@@ -11,14 +11,6 @@ from qteach import nn as qnn
 from qteach.papers import mobinet as mb
 
 
-def test_conv_macs_by_hand():
-    # C_in/g * C_out * kh * kw * H * W
-    assert mb.conv_macs(16, 16, (1, 5), (1, 20)) == 16 * 16 * 5 * 20 == 25600
-    assert mb.conv_macs(16, 16, (1, 5), (1, 20), groups=16) == 16 * 5 * 20 == 1600
-    assert mb.conv_macs(16, 16, 1, (1, 20)) == 16 * 16 * 20 == 5120
-    assert mb.conv_macs(8, 4, 3, 7, groups=4) == 2 * 4 * 9 * 49
-
-
 def test_block_bops_by_hand_and_mobilenet_ratio():
     standard = mb.block_bops("standard", 16, (1, 5), (1, 20))
     separable = mb.block_bops("separable", 16, (1, 5), (1, 20))
@@ -116,10 +108,8 @@ def test_bad_inputs():
         mb.BinaryConvBlock(4, 3, skip=1)
     with pytest.raises(ValueError, match="kind"):
         mb.block_bops("grouped", 4, 3, 5)
-    with pytest.raises(ValueError, match="groups"):
-        mb.conv_macs(6, 4, 3, 5, groups=4)
-    with pytest.raises(ValueError, match="in_channels"):
-        mb.conv_macs(0, 4, 3, 5)
+    with pytest.raises(ValueError, match="out_size"):
+        mb.block_bops("standard", 4, 3, (5, 0))
     with pytest.raises(TypeError, match="x"):
         mb.binary_depthwise_conv2d(torch.ones(1, 2, 3, 3, dtype=torch.int64), torch.ones(2, 1, 1, 1))
     with pytest.raises(ValueError, match="w must be"):

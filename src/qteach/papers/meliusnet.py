@@ -71,7 +71,7 @@ def binary_conv(in_channels: int, out_channels: int, kernel_size=(1, 5), thresho
     in_channels = require_int(in_channels, "in_channels", minimum=1)
     out_channels = require_int(out_channels, "out_channels", minimum=1)
     kernel = require_pair(kernel_size, "kernel_size", 1)
-    return qnn.QuantConv2d(in_channels, out_channels, kernel, padding=tuple(k // 2 for k in kernel), bias=False,
+    return qnn.QuantConv2d(in_channels, out_channels, kernel, padding=qnn.same_padding(kernel), bias=False,
                            weight_quantizer=cb.BinaryWeightQuantizer(),
                            input_quantizer=qnn.SignQuantizer(clip=threshold))
 
@@ -196,7 +196,7 @@ def melius_cnn(patterns=("DI", "DI"), base_channels: int = 8, growth: int = 8, l
     num_classes = require_int(num_classes, "num_classes", minimum=2)
     torch.manual_seed(require_int(seed, "seed", minimum=0))
     layers = [nn.Unflatten(1, (1, 1, length)),
-              nn.Conv2d(1, channels, kernel, padding=tuple(k // 2 for k in kernel), bias=False),
+              nn.Conv2d(1, channels, kernel, padding=qnn.same_padding(kernel), bias=False),
               nn.BatchNorm2d(channels)]
     for pattern in patterns:
         stage = melius_stage(channels, base_channels, pattern, growth, kernel)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from qteach import bitops
+from qteach import bitops, hw
 from qteach import nn as qnn
 from qteach._validate import (
     require_binary_layer_bits,
@@ -55,7 +55,6 @@ __all__ = [
     "binary_depthwise_conv2d",
     "block_bops",
     "comparison_conv_block",
-    "conv_macs",
 ]
 
 SKIPS = ("none", "block", "layer")
@@ -65,33 +64,21 @@ binary convolution (our reading of MoBiNet)."""
 KINDS = ("standard", "separable")
 
 
-def conv_macs(in_channels: int, out_channels: int, kernel_size, out_size, groups: int = 1) -> int:
-    r"""Multiply-accumulates of a (grouped) convolution for one input:
-    :math:`\frac{C_{in}}{g}\, C_{out}\, k_h k_w\, H_{out} W_{out}` (``groups`` :math:`g = C_{in}`: depth-wise)."""
-    c_in, c_out = require_int(in_channels, "in_channels", 1), require_int(out_channels, "out_channels", 1)
-    (kh, kw), (h, w) = require_pair(kernel_size, "kernel_size", 1), require_pair(out_size, "out_size", 1)
-    groups = require_int(groups, "groups", 1)
-    if c_in % groups or c_out % groups:
-        raise ValueError(f"groups must divide in_channels ({c_in}) and out_channels ({c_out}), got {groups}")
-    return c_in // groups * c_out * kh * kw * h * w
-
-
 def block_bops(kind: str, channels: int, kernel_size, out_size) -> int:
     r"""Bit operations (1-bit x 1-bit MACs) of one block of ``channels`` -> ``channels``: a ``"standard"`` binary
     convolution (BNN's block), :math:`C^2 k_h k_w HW`, or a ``"separable"`` one (MoBiNet's),
     :math:`C k_h k_w HW + C^2 HW` (depth-wise, then point-wise 1 x 1). Shortcuts and batch norms are not BOPs."""
     if require_str(kind, "kind") not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    c = require_int(channels, "channels", 1)
+    c, (h, w) = require_int(channels, "channels", 1), require_pair(out_size, "out_size", 1)
     if kind == "standard":
-        return conv_macs(c, c, kernel_size, out_size)
-    return conv_macs(c, c, kernel_size, out_size, groups=c) + conv_macs(c, c, 1, out_size)
+        return hw.conv2d_macs(c, c, kernel_size, h, w)
+    return hw.conv2d_macs(c, c, kernel_size, h, w, groups=c) + hw.conv2d_macs(c, c, 1, h, w)
 
 
 def _binary_conv(in_channels, out_channels, kernel_size, groups=1) -> qnn.QuantConv2d:
-    padding = tuple(k // 2 for k in require_pair(kernel_size, "kernel_size", 1))
-    return qnn.QuantConv2d(in_channels, out_channels, kernel_size, padding=padding, bias=False, groups=groups,
-                           weight_quantizer=qnn.SignQuantizer(), input_quantizer=qnn.SignQuantizer())
+    return qnn.QuantConv2d(in_channels, out_channels, kernel_size, padding=qnn.same_padding(kernel_size), bias=False,
+                           groups=groups, weight_quantizer=qnn.SignQuantizer(), input_quantizer=qnn.SignQuantizer())
 
 
 def _require_skips(skips) -> str:

@@ -142,7 +142,7 @@ class RealToBinaryBlock(nn.Module):
             raise TypeError(f"shortcut must be a bool, got {type(shortcut).__name__}")
         self.scaling, self.shortcut = scaling, shortcut
         self.bn = nn.BatchNorm2d(channels)
-        self.conv = qnn.QuantConv2d(channels, channels, kernel, padding=tuple(k // 2 for k in kernel), bias=False,
+        self.conv = qnn.QuantConv2d(channels, channels, kernel, padding=qnn.same_padding(kernel), bias=False,
                                     weight_quantizer=qnn.SignQuantizer(), input_quantizer=qnn.SignQuantizer())
         self.scale = nn.Parameter(torch.ones(1, channels, 1, 1)) if scaling == "learned" else None
         self.gate = ChannelGate(channels, channels, ratio) if scaling == "gate" else None

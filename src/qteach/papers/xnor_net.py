@@ -293,8 +293,7 @@ def comparison_conv_block(w_bits: int, a_bits: int, in_channels: int, out_channe
     the previous block plays the part of fig. 3's first BatchNorm. Only ``w_bits = a_bits = 1`` exist."""
     if (w_bits, a_bits) != (1, 1):
         raise ValueError(f"XNOR-Net's block has 1-bit weights and activations, got w_bits={w_bits}, a_bits={a_bits}")
-    padding = tuple(k // 2 for k in require_pair(kernel_size, "kernel_size", 1))
-    return nn.Sequential(XNORConv2d(in_channels, out_channels, kernel_size, padding=padding),
+    return nn.Sequential(XNORConv2d(in_channels, out_channels, kernel_size, padding=qnn.same_padding(kernel_size)),
                          nn.BatchNorm2d(out_channels))
 
 
