@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -525,3 +527,30 @@ def test_digits_split_is_scikit_learns(tmp_path, monkeypatch):
         split = data.digits()
         assert np.array_equal(split.x_train.numpy()[:, 0], x_tr) and np.array_equal(split.y_train.numpy(), y_tr)
         assert np.array_equal(split.x_test.numpy()[:, 0], x_te) and np.array_equal(split.y_test.numpy(), y_te)
+
+
+def test_minibatches_cover_every_row_once_in_the_generators_order():
+    batches = train.minibatches(10, 4, torch.Generator().manual_seed(3))
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert torch.equal(torch.cat(batches), torch.randperm(10, generator=torch.Generator().manual_seed(3)))
+
+
+def test_fit_loss_with_cross_entropy_trains_exactly_as_fit(blobs_split):
+    a = mlp()
+    b = copy.deepcopy(a)
+    fitted = train.fit(a, blobs_split, epochs=3, lr=0.01, batch_size=32, seed=5, progress=False)
+    looped = train.fit_loss(b, blobs_split, lambda idx, xb, yb: nn.functional.cross_entropy(b(xb), yb), epochs=3,
+                            lr=0.01, batch_size=32, seed=5)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert looped.train_loss == pytest.approx(fitted.train_loss, rel=1e-6)
+    assert looped.test_accuracy == fitted.test_accuracy
+
+
+def test_fit_loss_bad_arguments(blobs_split):
+    model = mlp()
+    with pytest.raises(TypeError, match="batch_loss"):
+        train.fit_loss(model, blobs_split, "cross-entropy")
+    with pytest.raises(ValueError, match="epochs"):
+        train.fit_loss(model, blobs_split, lambda idx, xb, yb: model(xb).sum(), epochs=0)
+    with pytest.raises(TypeError, match="data"):
+        train.fit_loss(model, (blobs_split.x_train, blobs_split.y_train), lambda idx, xb, yb: model(xb).sum())

@@ -2,7 +2,8 @@
 
 Deliberately plain (one loop a student can read top to bottom), with the two hooks the binary-network papers
 need: clipping the latent weights after every step (BinaryConnect, BNN; Larq's ``WeightClip``) and an
-arbitrary ``after_step`` callback.
+arbitrary ``after_step`` callback. :func:`fit_loss` is the same loop for a loss that is more than cross-entropy on
+the logits (a teacher's, a block's); :func:`minibatches` is the shuffling every training loop of the book uses.
 """
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     finally:
         model.train(was_training)
     return accuracy(logits, y)
+
+
+def minibatches(n: int, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """One epoch's mini-batches: the indices ``0 .. n-1`` shuffled by ``generator``, cut into ``batch_size``
+    pieces (the last one may be smaller)."""
+    return torch.randperm(n, generator=generator).split(batch_size)
 
 
 def clip_latent_weights(model: nn.Module, limit: float = 1.0) -> None:
@@ -138,10 +145,9 @@ def fit(model: nn.Module, data: Split, epochs: int = 10, lr: float = 1e-2, batch
     n = len(data.x_train)
     for _ in epochs_iter:
         model.train()
-        order = torch.randperm(n, generator=generator).to(data.x_train.device)
         total_loss, correct = 0.0, 0
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
+        for idx in minibatches(n, batch_size, generator):
+            idx = idx.to(data.x_train.device)
             xb, yb = data.x_train[idx], data.y_train[idx]
             logits = model(xb)
             loss = loss_fn(logits, yb)
@@ -159,4 +165,41 @@ def fit(model: nn.Module, data: Split, epochs: int = 10, lr: float = 1e-2, batch
         history.test_accuracy.append(evaluate(model, data.x_test, data.y_test))
         if progress:
             epochs_iter.set_postfix(loss=f"{history.train_loss[-1]:.3f}", test=f"{history.test_accuracy[-1]:.3f}")
+    return history
+
+
+def fit_loss(model: nn.Module, data: Split, batch_loss, epochs: int = 10, lr: float = 1e-2, batch_size: int = 64,
+             seed: int = 0, weight_clip: float | None = None, params=None) -> History:
+    """Train ``model`` with Adam (learning rate ``lr``) on ``batch_loss(idx, xb, yb)``, the loss of one
+    mini-batch (``idx`` its rows of ``data.x_train``, ``xb, yb`` those rows), for a loss that needs more than the
+    logits: a teacher's outputs, a block's features. ``params`` (default: the model's) are what Adam updates;
+    ``weight_clip`` clips the latent weights after each step (:func:`clip_latent_weights`). Mini-batches are
+    :func:`minibatches` of a generator seeded by ``seed``. Returns the mean training loss and the test accuracy
+    per epoch (a :class:`History` without training accuracy).
+    """
+    require_module(model)
+    if not isinstance(data, Split):
+        raise TypeError(f"data must be a qteach.data.Split, got {type(data).__name__}")
+    if not callable(batch_loss):
+        raise TypeError(f"batch_loss must be callable (idx, xb, yb) -> loss, got {type(batch_loss).__name__}")
+    epochs = require_int(epochs, "epochs", minimum=1)
+    batch_size = require_int(batch_size, "batch_size", minimum=1)
+    if weight_clip is not None:
+        weight_clip = require_positive_number(weight_clip, "weight_clip")
+    opt = torch.optim.Adam(model.parameters() if params is None else params, lr=require_positive_number(lr, "lr"))
+    generator = torch.Generator().manual_seed(require_int(seed, "seed", minimum=0))
+    history, n = History(), len(data.x_train)
+    for _ in range(epochs):
+        model.train()
+        total = 0.0
+        for idx in minibatches(n, batch_size, generator):
+            loss = batch_loss(idx, data.x_train[idx], data.y_train[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if weight_clip is not None:
+                clip_latent_weights(model, weight_clip)
+            total += loss.item() * len(idx)
+        history.train_loss.append(total / n)
+        history.test_accuracy.append(evaluate(model, data.x_test, data.y_test))
     return history

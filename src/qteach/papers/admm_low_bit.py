@@ -56,6 +56,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from qteach import train
 from qteach._validate import (require_float_tensor, require_int, require_module, require_no_nan,
                               require_positive_number)
 from qteach.data import Split
@@ -293,9 +294,7 @@ def admm_fit(model: nn.Module, data: Split, weights, levels=TERNARY, rho: float 
     step = 0
     for _ in range(epochs):
         model.train()
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
+        for idx in train.minibatches(n, batch_size, generator):
             xb, yb = data.x_train[idx], data.y_train[idx]
 
             def grad_fn():

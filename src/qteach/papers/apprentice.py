@@ -37,9 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qteach._validate import require_int, require_module, require_positive_number
+from qteach._validate import require_module, require_positive_number
 from qteach.data import Split
-from qteach.train import History, evaluate
+from qteach.train import History, fit_loss
 
 __all__ = ["PAPER_WEIGHTS", "soft_cross_entropy", "apprentice_loss", "train_apprentice"]
 
@@ -119,35 +119,19 @@ def train_apprentice(student: nn.Module, data: Split, teacher: nn.Module | None 
         raise ValueError("teacher must be given for schemes A, B, C and left out for scheme 'none'")
     if teacher is not None:
         require_module(teacher, "teacher")
-    epochs = require_int(epochs, "epochs", minimum=1)
-    batch_size = require_int(batch_size, "batch_size", minimum=1)
-    lr = require_positive_number(lr, "lr")
     params = list(student.parameters()) + (list(teacher.parameters()) if scheme == "A" else [])
-    opt = torch.optim.Adam(params, lr=lr)
     if teacher is not None:
         teacher.train(scheme == "A")
         teacher.requires_grad_(scheme == "A")
-    generator = torch.Generator().manual_seed(require_int(seed, "seed", minimum=0))
-    history, n = History(), len(data.x_train)
-    for _ in range(epochs):
-        student.train()
-        order = torch.randperm(n, generator=generator)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            xb, yb = data.x_train[idx], data.y_train[idx]
-            z_a = student(xb)
-            if scheme == "none":
-                loss = beta * F.cross_entropy(z_a, yb)
-            else:
-                z_t = teacher(xb)
-                loss = apprentice_loss(z_t, z_a, yb, alpha, beta, gamma, temperature)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        history.train_loss.append(total / n)
-        history.test_accuracy.append(evaluate(student, data.x_test, data.y_test))
+
+    def batch_loss(idx, xb, yb):
+        z_a = student(xb)
+        if scheme == "none":
+            return beta * F.cross_entropy(z_a, yb)
+        return apprentice_loss(teacher(xb), z_a, yb, alpha, beta, gamma, temperature)
+
+    history = fit_loss(student, data, batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                       params=params)
     if teacher is not None:
         teacher.requires_grad_(True)
         teacher.eval()

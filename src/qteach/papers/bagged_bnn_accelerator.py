@@ -40,7 +40,7 @@ import math
 import torch
 from torch import nn
 
-from qteach import deploy, hw
+from qteach import deploy, hw, train
 from qteach import nn as qnn
 from qteach._validate import (
     require_bits,
@@ -186,7 +186,7 @@ def fit_bagged(model: StackedBinaryMLP, data: Split, counts: torch.Tensor, epoch
     weights, n = counts.float(), len(data.x_train)
     for _ in range(epochs):
         model.train()
-        for idx in torch.randperm(n, generator=generator).split(batch_size):
+        for idx in train.minibatches(n, batch_size, generator):
             z = model(data.x_train[idx])  # (K, B, C)
             y = data.y_train[idx].expand(model.k, -1)
             ce = nn.functional.cross_entropy(z.flatten(0, 1), y.flatten(), reduction="none").view(model.k, -1)

@@ -41,7 +41,7 @@ from qteach._validate import (
 )
 from qteach.data import Split
 from qteach.seed import set_seed
-from qteach.train import History, clip_latent_weights, evaluate
+from qteach.train import History, fit_loss
 
 __all__ = [
     "VARIANTS",
@@ -199,34 +199,18 @@ def train_distilled(student: nn.Module, data: Split, teacher: nn.Module | None =
         teacher.eval()
         teacher.requires_grad_(False)
     lam = require_non_negative_number(lam, "lam")
-    epochs = require_int(epochs, "epochs", minimum=1)
-    batch_size = require_int(batch_size, "batch_size", minimum=1)
-    lr = require_positive_number(lr, "lr")
-    opt = torch.optim.Adam(student.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(require_int(seed, "seed", minimum=0))
-    history, n = History(), len(data.x_train)
-    for _ in range(epochs):
-        student.train()
-        order = torch.randperm(n, generator=generator)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            xb, yb = data.x_train[idx], data.y_train[idx]
-            logits, features = forward_blocks(student, xb)
-            loss = F.cross_entropy(logits, yb)
-            if teacher is not None and lam > 0:
-                with torch.no_grad():
-                    _, teacher_features = forward_blocks(teacher, xb)
-                loss = loss + lam * block_distillation_loss(features, teacher_features)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if weight_clip is not None:
-                clip_latent_weights(student, weight_clip)
-            total += loss.item() * len(idx)
-        history.train_loss.append(total / n)
-        history.test_accuracy.append(evaluate(student, data.x_test, data.y_test))
-    return history
+
+    def batch_loss(idx, xb, yb):
+        logits, features = forward_blocks(student, xb)
+        loss = F.cross_entropy(logits, yb)
+        if teacher is not None and lam > 0:
+            with torch.no_grad():
+                _, teacher_features = forward_blocks(teacher, xb)
+            loss = loss + lam * block_distillation_loss(features, teacher_features)
+        return loss
+
+    return fit_loss(student, data, batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                    weight_clip=weight_clip)
 
 
 def build_student(in_features: int, branch: bool, k: int | None = None, hidden: int = 128) -> nn.Sequential:

@@ -31,6 +31,7 @@ import math
 import torch
 from torch import nn
 
+from qteach import train
 from qteach._validate import (
     require_bits,
     require_float_tensor,
@@ -216,9 +217,8 @@ def train_codec(images, epochs=20, lr=3e-3, seed=0, batch_size=128):
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(epochs):
-        order = torch.randperm(len(images), generator=generator)
-        for start in range(0, len(images), batch_size):
-            batch = images[order[start:start + batch_size]]
+        for idx in train.minibatches(len(images), batch_size, generator):
+            batch = images[idx]
             loss = torch.mean((model(batch) - batch) ** 2)
             optimizer.zero_grad()
             loss.backward()

@@ -48,7 +48,7 @@ from torch import nn
 
 from qteach import data as qdata
 from qteach import nn as qnn
-from qteach import quant
+from qteach import quant, train
 from qteach._validate import (
     require_bits,
     require_bool,
@@ -337,9 +337,7 @@ def fit_detector(model: nn.Module, split, epochs: int = 1, lr: float = 1e-3, bat
     g = torch.Generator().manual_seed(require_int(seed, "seed", 0))
     model.train()
     for _ in range(epochs):
-        order = torch.randperm(len(images), generator=g)
-        for i in range(0, len(images), batch_size):
-            idx = order[i:i + batch_size]
+        for idx in train.minibatches(len(images), batch_size, g):
             loss = detection_loss(model(images[idx]), labels[idx], boxes[idx])
             optimizer.zero_grad()
             loss.backward()
@@ -389,7 +387,6 @@ def protocol_fit(model: nn.Module, data, seed: int, protocol) -> None:
     """FQN's recipe inside the protocol's budget: the first half of the epochs with float activations (weights
     already quantized), calibration on 20 training batches, then the second half with quantized activations
     and frozen batch norm. Same optimizer (Adam), learning rate and batch size as the protocol."""
-    from qteach import train
 
     require_module(model)
     quantizers = [m for m in model.modules() if isinstance(m, PercentileQuantizer)]

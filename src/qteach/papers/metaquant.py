@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from qteach import binary
+from qteach import binary, train
 from qteach import nn as qnn
 from qteach._validate import (
     require_bits,
@@ -271,7 +271,7 @@ def fit(model: nn.Module, data, meta: nn.Module | None, epochs: int = 10, lr: fl
     for epoch in range(epochs):
         model.train()
         total = 0.0
-        for idx in torch.randperm(n, generator=generator).split(batch_size):
+        for idx in train.minibatches(n, batch_size, generator):
             for layer, q in pairs:  # eq. 3-5: the update proposed by the meta quantizer
                 if q.g_hat is not None:
                     g_tilde = (ste_gradient(q.g_hat, q.w_tilde) if meta is None

@@ -44,7 +44,7 @@ from torch import nn
 
 from qteach._validate import require_bits, require_float_input, require_int, require_module, require_positive_number
 from qteach.data import Split
-from qteach.train import History, evaluate
+from qteach.train import History, fit_loss
 
 __all__ = ["uniform_quantize", "distillation_loss", "UniformQuantizer", "OFFICIAL_TEACHER_WEIGHT", "train_student"]
 
@@ -137,33 +137,17 @@ def train_student(student: nn.Module, data: Split, teacher: nn.Module | None = N
         raise TypeError(f"data must be a qteach.data.Split, got {type(data).__name__}")
     if teacher is not None:
         require_module(teacher, "teacher")
-    epochs = require_int(epochs, "epochs", minimum=1)
-    batch_size = require_int(batch_size, "batch_size", minimum=1)
-    lr = require_positive_number(lr, "lr")
-    generator = torch.Generator().manual_seed(require_int(seed, "seed", minimum=0))
-    opt = torch.optim.Adam(student.parameters(), lr=lr)
     t = require_positive_number(temperature, "temperature")
     teacher_logits = None
     if teacher is not None:  # the teacher is frozen (eval mode): its logits are computed once
         teacher.eval()
         with torch.no_grad():
             teacher_logits = teacher(data.x_train)
-    history, n = History(), len(data.x_train)
-    for _ in range(epochs):
-        student.train()
-        order, total = torch.randperm(n, generator=generator), 0.0
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            xb, yb = data.x_train[idx], data.y_train[idx]
-            z = student(xb)
-            if teacher_logits is None:
-                loss = F.cross_entropy(z, yb)
-            else:
-                loss = distillation_loss(z, teacher_logits[idx], yb, t, teacher_weight)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        history.train_loss.append(total / n)
-        history.test_accuracy.append(evaluate(student, data.x_test, data.y_test))
-    return history
+
+    def batch_loss(idx, xb, yb):
+        z = student(xb)
+        if teacher_logits is None:
+            return F.cross_entropy(z, yb)
+        return distillation_loss(z, teacher_logits[idx], yb, t, teacher_weight)
+
+    return fit_loss(student, data, batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)

@@ -30,12 +30,11 @@ from qteach._validate import (
     require_ndim,
     require_non_negative_number,
     require_pair,
-    require_positive_number,
     require_str,
 )
 from qteach.data import Split
 from qteach.seed import set_seed
-from qteach.train import History, clip_latent_weights, evaluate
+from qteach.train import History, fit_loss
 
 #: What scales the binary convolution's output: nothing, a learned factor per channel (XNOR-Net++, the strong
 #: baseline), or the data-driven gate (Real-to-Binary).
@@ -205,33 +204,18 @@ def train_attention_matched(student: nn.Module, data: Split, teacher: nn.Module 
         teacher.eval()
         teacher.requires_grad_(False)
     beta = require_non_negative_number(beta, "beta")
-    epochs = require_int(epochs, "epochs", minimum=1)
-    batch_size = require_int(batch_size, "batch_size", minimum=1)
-    opt = torch.optim.Adam(student.parameters(), lr=require_positive_number(lr, "lr"))
     targets = None
     if teacher is not None and beta > 0:  # the frozen teacher's block outputs, computed once
         with torch.no_grad():
             targets = forward_with_blocks(teacher, data.x_train)[1]
-    generator = torch.Generator().manual_seed(require_int(seed, "seed", minimum=0))
-    history, n = History(), len(data.x_train)
-    for _ in range(epochs):
-        student.train()
-        total = 0.0
-        for idx in torch.randperm(n, generator=generator).split(batch_size):
-            xb, yb = data.x_train[idx], data.y_train[idx]
-            logits, maps = forward_with_blocks(student, xb)
-            loss = F.cross_entropy(logits, yb)
-            if targets is not None:
-                loss = loss + beta * attention_loss(maps, [t[idx] for t in targets])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if weight_clip is not None:
-                clip_latent_weights(student, weight_clip)
-            total += loss.item() * len(idx)
-        history.train_loss.append(total / n)
-        history.test_accuracy.append(evaluate(student, data.x_test, data.y_test))
-    return history
+
+    def batch_loss(idx, xb, yb):
+        logits, maps = forward_with_blocks(student, xb)
+        loss = F.cross_entropy(logits, yb)
+        return loss if targets is None else loss + beta * attention_loss(maps, [t[idx] for t in targets])
+
+    return fit_loss(student, data, batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                    weight_clip=weight_clip)
 
 
 def student_method(scaling: str = "gate", shortcut: bool = True):
