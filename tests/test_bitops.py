@@ -111,6 +111,14 @@ def test_xnor_matmul_equals_sign_product(m, n, k):
     assert torch.equal(packed, expected)
 
 
+@pytest.mark.parametrize("m", range(1, 9))
+def test_xnor_matmul_every_edge_of_the_4x4_register_block(m):
+    # every remainder of rows and columns mod 4, inside one tile and at a tile's edge (64 + r)
+    for n in (m, 8 - m + 1, 64 + m):
+        a, b = randn(m, 130, seed=m), randn(n, 130, seed=n + 50)
+        assert torch.equal(bitops.xnor_matmul(a, b), sign_matmul(a, b)), (m, n)
+
+
 def test_xnor_matmul_several_tiles():
     # 150 x 130 outputs span several 64 x 64 tiles of the kernel, with partial tiles at the edges.
     a, b = randn(150, 1000, seed=3), randn(130, 1000, seed=4)
