@@ -30,7 +30,7 @@ def test_check_1_passes_the_solution(capsys):
     (lambda r, a, w: (r * (2**a - 1)).bit_length(), "per-column ADC"),
     (lambda r, a, w: math.floor(math.log2(r * (2**a - 1) * (2**w - 1))), "F \\+ 1 values"),
     (lambda r, a, w: a + w, "bits of a product add"),
-    (lambda r, a, w: "ten", "should return a number"),
+    (lambda r, a, w: "ten", "should be a number"),
     (lambda r, a, w: 12, "every integer from 0"),
 ])
 def test_check_1_fails_with_hint(wrong, hint):
@@ -58,7 +58,7 @@ def test_check_2_passes_the_solution(capsys):
     (lambda d, s, a, w: 2 * d / (2**w - 1) / (2**a - 1), "subtract the row sum"),
     (lambda d, s, a, w: 2 * d / (2**w - 1) - s, "divide by 2\\^A - 1"),
     (lambda d, s, a, w: (d / (2**w - 1) - s) / (2**a - 1), "not 1 / \\(2\\^W - 1\\)"),
-    (lambda d, s, a, w: None, "should return a number"),
+    (lambda d, s, a, w: None, "should be a number"),
     (lambda d, s, a, w: d + 1.0, "low = -1"),
 ])
 def test_check_2_fails_with_hint(wrong, hint):

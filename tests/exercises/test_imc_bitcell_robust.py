@@ -31,7 +31,7 @@ def test_check_1_passes_the_solution(capsys):
     (lambda t, c: t * math.exp(-c), "direction is reversed"),
     (lambda t, c: t * (1 + c), "first-order"),
     (lambda t, c: t + c, "multiplies the time constant"),
-    (lambda t, c: "long", "should return a number"),
+    (lambda t, c: "long", "should be a number"),
     (lambda t, c: 2 * t, "T / tau only"),
 ])
 def test_check_1_fails_with_hint(wrong, hint):
@@ -60,7 +60,7 @@ def test_check_2_passes_the_solution():
     (lambda g, b, m, v, e, c, k: (k - c + m + b * math.sqrt(v + e) / g) / 2, "beta pushes"),
     (lambda g, b, m, v, e, c, k: (k - c + m - b * math.sqrt(v) / g) / 2, "keep eps"),
     (lambda g, b, m, v, e, c, k: (k - c + m - b * g / math.sqrt(v + e)) / 2, "move beta across"),
-    (lambda g, b, m, v, e, c, k: None, "should return a number"),
+    (lambda g, b, m, v, e, c, k: None, "should be a number"),
 ])
 def test_check_2_fails_with_hint(wrong, hint):
     with pytest.raises(AssertionError, match=hint) as err:

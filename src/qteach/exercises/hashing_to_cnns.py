@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from qteach import binary
-from qteach.checks import expect, fail, passed, self_check
+from qteach.checks import as_number, expect, fail, passed, self_check
 from qteach.data import weight_samples
 from qteach.papers import hashing_to_cnns as hh
 
@@ -52,16 +52,6 @@ def copies_reference(w1: float, w2: float) -> tuple:
     return error, exact / 2
 
 
-def _number(value, label, what):
-    if isinstance(value, torch.Tensor):
-        expect(value.numel() == 1, label, f"{what} should be a single number, got a tensor of shape "
-                                          f"{tuple(value.shape)}")
-        value = value.item()
-    expect(isinstance(value, (int, float)) and not isinstance(value, bool), label,
-           f"{what} should be a number, got {type(value).__name__}")
-    return float(value)
-
-
 @self_check
 def check_1(copies) -> None:
     """Check ``copies(w1, w2)`` -> (XNOR-Net's relative error, best alpha for the code (+1, +1)) on inputs x2 = x1."""
@@ -71,8 +61,8 @@ def check_1(copies) -> None:
         got = copies(w1, w2)
         expect(isinstance(got, (tuple, list)) and len(got) == 2, label,
                "return a pair (XNOR-Net's relative error, the best alpha for the code (+1, +1))")
-        error = _number(got[0], label, "the relative error")
-        alpha = _number(got[1], label, "alpha")
+        error = as_number(got[0], label, "the relative error")
+        alpha = as_number(got[1], label, "alpha")
         ref_error, ref_alpha = copies_reference(w1, w2)
         what = f"w = ({w1:g}, {w2:g})"
         if abs(error - ref_error) > 1e-6:

@@ -7,21 +7,13 @@ success line or raises ``AssertionError`` with a hint naming the likely mistake.
 
 from __future__ import annotations
 
-from qteach.checks import expect, fail, passed, self_check
+from qteach.checks import as_number, expect, fail, passed, self_check
 
 _SLUG = "imac_sram"
 
 
 def _label(n: int) -> str:
     return f"ex-{_SLUG}-{n}"
-
-
-def _number(value, label: str, what: str) -> float:
-    if hasattr(value, "item"):
-        value = value.item()
-    expect(isinstance(value, (int, float)) and not isinstance(value, bool), label,
-           f"{what} should return a number, got {type(value).__name__}")
-    return float(value)
 
 
 # --- exercise 1: ADC bits when the weight bits are summed in analog --------------------------------------------
@@ -40,7 +32,7 @@ def check_1(adc_bits_analog) -> str:
     label = _label(1)
     expect(callable(adc_bits_analog), label, "pass your function itself, e.g. check_1(adc_bits_analog)")
     for rows, a_bits, w_bits in _CASES_1:
-        got = _number(adc_bits_analog(rows, a_bits, w_bits), label, "adc_bits_analog")
+        got = as_number(adc_bits_analog(rows, a_bits, w_bits), label, "adc_bits_analog")
         ref = analog_weight_bits_reference(rows, a_bits, w_bits)
         if got == ref:
             continue
@@ -73,7 +65,7 @@ def check_2(dequantized_dot) -> str:
     label = _label(2)
     expect(callable(dequantized_dot), label, "pass your function itself, e.g. check_2(dequantized_dot)")
     for dot, row_sum, a_bits, w_bits in _CASES_2:
-        got = _number(dequantized_dot(dot, row_sum, a_bits, w_bits), label, "dequantized_dot")
+        got = as_number(dequantized_dot(dot, row_sum, a_bits, w_bits), label, "dequantized_dot")
         ref = dequantized_dot_reference(dot, row_sum, a_bits, w_bits)
         if abs(got - ref) <= 1e-6 * max(1.0, abs(ref)):
             continue

@@ -9,21 +9,13 @@ from __future__ import annotations
 
 import math
 
-from qteach.checks import expect, fail, passed, self_check
+from qteach.checks import as_number, expect, fail, passed, self_check
 
 _SLUG = "imc_bitcell_robust"
 
 
 def _label(n: int) -> str:
     return f"ex-{_SLUG}-{n}"
-
-
-def _number(value, label: str, what: str) -> float:
-    if hasattr(value, "item"):
-        value = value.item()
-    expect(isinstance(value, (int, float)) and not isinstance(value, bool), label,
-           f"{what} should return a number, got {type(value).__name__}")
-    return float(value)
 
 
 # --- exercise 1: the word-line pulse that cancels a process corner ---------------------------------------------
@@ -42,7 +34,7 @@ def check_1(tuned_pulse) -> str:
     label = _label(1)
     expect(callable(tuned_pulse), label, "pass your function itself, e.g. check_1(tuned_pulse)")
     for pulse, corner in _CASES_1:
-        got = _number(tuned_pulse(pulse, corner), label, "tuned_pulse")
+        got = as_number(tuned_pulse(pulse, corner), label, "tuned_pulse")
         ref = tuned_pulse_reference(pulse, corner)
         if abs(got - ref) <= 1e-6 * max(1.0, abs(ref)):
             continue
@@ -81,7 +73,7 @@ def check_2(match_threshold) -> str:
     label = _label(2)
     expect(callable(match_threshold), label, "pass your function itself, e.g. check_2(match_threshold)")
     for gamma, beta, mean, var, eps, bias, k in _CASES_2:
-        got = _number(match_threshold(gamma, beta, mean, var, eps, bias, k), label, "match_threshold")
+        got = as_number(match_threshold(gamma, beta, mean, var, eps, bias, k), label, "match_threshold")
         ref = match_threshold_reference(gamma, beta, mean, var, eps, bias, k)
         if abs(got - ref) <= 1e-6 * max(1.0, abs(ref)):
             continue
