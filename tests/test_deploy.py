@@ -167,6 +167,43 @@ def test_bitplane_matmul_equals_integer_matmul(k):
     assert torch.equal(deploy.bitplane_matmul(q3, w, bits=3), (q3 @ sign(w).T).to(torch.int64))
 
 
+@pytest.mark.parametrize("k", [1, 63, 64, 65, 130])
+@pytest.mark.parametrize("n, bits", [(1, 8), (7, 3), (64, 1), (130, 8)])
+def test_one_pass_bitplane_kernel_equals_the_readable_bit_plane_product(k, n, bits):
+    """The deployed first layer (all planes in one pass, transposed weight words) = bitplane_matmul."""
+    q = torch.randint(0, 2**bits, (11, k), generator=gen(k + n))
+    q[0] = 0
+    q[1] = 2**bits - 1
+    w = torch.randn(n, k, generator=gen(k * n))
+    layer = deploy._BinaryLinear(bitops.pack_bits(w), k, bits, deploy._row_sums(bitops.pack_bits(w), k))
+    got = layer(q)
+    assert got.dtype == torch.int32
+    assert torch.equal(got.to(torch.int64), deploy.bitplane_matmul(q, w, bits=bits))
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 130])
+def test_packing_threshold_equals_threshold_then_pack(n):
+    """A threshold that packs its output for the next layer = Threshold.apply followed by pack_bits."""
+    s = torch.randint(-40, 40, (9, n), generator=gen(n), dtype=torch.int32)
+    flip = torch.where(torch.rand(n, generator=gen(n + 1)) < 0.5, 1, -1).to(torch.int8)
+    tau = torch.randint(-20, 20, (n,), generator=gen(n + 2))
+    threshold = deploy.Threshold(flip, tau)
+    op = deploy._ThresholdOp(threshold)
+    op.pack_output = True
+    packed = op(s)
+    assert packed.k == n
+    assert (packed.words == bitops._bytes_to_words(bitops.pack_bits(threshold.apply(s)))).all()
+    op.pack_output = False
+    assert torch.equal(op(s), threshold.apply(s))
+
+
+def test_export_packs_thresholds_only_before_fully_connected_layers():
+    mlp = deploy.export(deploy.binary_mlp(37, (50, 29), 7))
+    assert [op.pack_output for op in mlp.ops if isinstance(op, deploy._ThresholdOp)] == [True, True]
+    cnn = deploy.export(deploy.binary_cnn(channels=(8, 16)))
+    assert [op.pack_output for op in cnn.ops if isinstance(op, deploy._ThresholdOp)] == [False, False]
+
+
 @pytest.mark.parametrize("stride,padding", [(1, 0), (1, 1), (2, 1)])
 def test_bitplane_conv2d_equals_integer_conv(stride, padding):
     q = torch.randint(0, 256, (2, 3, 7, 6), generator=gen(5))

@@ -493,3 +493,26 @@ def test_same_padding_rejects_a_bad_kernel_size():
         qnn.same_padding((3, 0))
     with pytest.raises(TypeError, match="kernel_size"):
         qnn.same_padding("3")
+
+
+def test_freeze_quantized_weights_computes_what_the_model_computes():
+    from qteach import deploy
+
+    model = deploy.binary_cnn(channels=(4, 8), seed=1)
+    model.train()
+    frozen = qnn.freeze_quantized_weights(model)
+    assert model.training and not frozen.training  # the original is left as it was
+    x = torch.rand(5, 1, 8, 8)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(frozen(x), model(x))
+    for original, copy_ in zip(model, frozen):
+        if isinstance(original, (qnn.QuantLinear, qnn.QuantConv2d)):
+            assert copy_.weight_quantizer is None and original.weight_quantizer is not None
+            assert torch.equal(copy_.weight, original.quantized_weight())
+            assert copy_.input_quantizer is not None
+
+
+def test_freeze_quantized_weights_rejects_non_modules():
+    with pytest.raises(TypeError, match="model"):
+        qnn.freeze_quantized_weights("not a model")

@@ -252,3 +252,59 @@ def zero_padding_correction(out, ww, c, sh, sw, ph, pw, h, w):
         for img in range(n):
             for b in range(n_border):
                 out[img, o, border[b, 0], border[b, 1]] -= corrections[b]
+
+
+@njit(**_JIT)
+def bitplane_gemm(codes, wt, k, bits, row_sums):
+    r"""First-layer product of unsigned ``bits``-bit codes (M, K) with binary weights, all bit planes in one pass.
+
+    ``wt`` (W, N) holds the packed weight rows *transposed* (word ``w`` of every row side by side) and
+    ``row_sums`` (N,) their sums :math:`\sum_k w_k`. Each row of codes is cut into planes :math:`x^n`; plane
+    :math:`n` is packed as :math:`\pm 1` words (bit 1 where :math:`x^n = 0`, i.e. :math:`2x^n - 1 = -1`), and
+
+    .. math:: s_j = \sum_n 2^n\,\tfrac{1}{2}\big(K - 2 m_{nj} + r_j\big)
+        = (2^b - 1)\,\tfrac{K + r_j}{2} - \sum_n 2^n m_{nj},
+
+    with :math:`m_{nj}` the XOR-popcount of plane :math:`n` with row :math:`j` (:math:`K + r_j` is even). The
+    loop over :math:`j` runs over contiguous words of ``wt``, so it vectorises across output columns with no
+    horizontal sums; this is what makes a layer with few input words (K = 64: one word) fast. Returns int32
+    (M, N).
+    """
+    m = codes.shape[0]
+    n_words, n = wt.shape
+    half = np.empty(n, np.int64)
+    for j in range(n):
+        half[j] = (2**bits - 1) * ((k + row_sums[j]) // 2)
+    out = np.empty((m, n), np.int32)
+    for i in prange(m):
+        mismatches = np.zeros(n, np.int64)
+        for w in range(n_words):
+            valid = min(64, k - 64 * w)
+            for plane in range(bits):
+                word = np.uint64(0)
+                for b in range(valid):
+                    if not (codes[i, 64 * w + b] >> plane) & 1:
+                        word |= np.uint64(1) << np.uint64(b)
+                for j in range(n):
+                    mismatches[j] += popcount64(word ^ wt[w, j]) << plane
+        for j in range(n):
+            out[i, j] = half[j] - mismatches[j]
+    return out
+
+
+@njit(**_JIT)
+def threshold_pack(s, flip, tau):
+    r"""Batch norm + sign as integer thresholds, packed for the next layer: words (M, ceil(N / 64)) whose bit
+    :math:`j` is 1 (the value :math:`-1`) where :math:`\text{flip}_j\, s_{ij} < \tau_j` (``s`` (M, N) int32)."""
+    m, n = s.shape
+    n_words = (n + 63) // 64
+    words = np.empty((m, n_words), np.uint64)
+    for i in prange(m):
+        for w in range(n_words):
+            word = np.uint64(0)
+            for b in range(min(64, n - 64 * w)):
+                j = 64 * w + b
+                if flip[j] * np.int64(s[i, j]) < tau[j]:
+                    word |= np.uint64(1) << np.uint64(b)
+            words[i, w] = word
+    return words

@@ -65,6 +65,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -468,16 +469,36 @@ class _SignInputOp(_Op):
         return "input sign: x -> +-1"
 
 
+@dataclass(frozen=True)
+class _PackedSigns:
+    """A batch of :math:`\pm 1` activations as the next binary layer reads them: ``words`` (N, ceil(k / 64))
+    uint64, bit 1 for -1 (the layout of :mod:`qteach._bitkernels`), ``k`` values per row."""
+
+    words: np.ndarray
+    k: int
+
+
 class _BinaryLinear(_Op):
+    """A binary fully connected layer. Its weight words are laid out once, at export, for the kernel that reads
+    them: rows of words for the XNOR-popcount GEMM, or transposed (word ``w`` of every row side by side) for the
+    first layer's one-pass bit-plane kernel (:func:`qteach._bitkernels.bitplane_gemm`)."""
+
     def __init__(self, weight_bits, k, bits=None, row_sums=None):
         self.weight_bits, self.k, self.bits, self.row_sums = weight_bits, k, bits, row_sums
+        words = bitops._bytes_to_words(weight_bits)
+        self._words = np.ascontiguousarray(words.T) if bits is not None else words
 
     def __call__(self, x):
+        if isinstance(x, _PackedSigns):  # from the threshold before it, which export sized for this layer
+            with bitops._kernels() as kernels:
+                return torch.from_numpy(kernels.xnor_gemm(x.words, self._words[None], self.k)[0])
         if x.dim() != 2 or x.shape[1] != self.k:
             raise ValueError(f"x does not fit the packed network: its {self.describe()} layer takes (N, {self.k}), "
                              f"got shape {tuple(x.shape)} there")
-        if self.bits is not None:  # first layer: integer codes on bit planes
-            return _bitplane_matmul_packed(x, self.weight_bits, self.k, self.bits, self.row_sums)
+        if self.bits is not None:  # first layer: integer codes on bit planes, all planes in one pass
+            codes, row_sums = x.contiguous().numpy(), self.row_sums.numpy()
+            with bitops._kernels() as kernels:
+                return torch.from_numpy(kernels.bitplane_gemm(codes, self._words, self.k, self.bits, row_sums))
         return bitops.xnor_matmul_packed(bitops.pack_bits(x), self.weight_bits, self.k)
 
     @property
@@ -536,11 +557,21 @@ class _MaxPool(_Op):
 
 
 class _ThresholdOp(_Op):
+    """Batch norm + sign as integer thresholds. Before a fully connected binary layer (``pack_output``, set by
+    :func:`export`) the signs come out packed for it, in one pass (:func:`qteach._bitkernels.threshold_pack`);
+    otherwise as a :math:`\pm 1` tensor (:meth:`Threshold.apply`)."""
+
     def __init__(self, threshold: Threshold):
         self.threshold = threshold
+        self.pack_output = False
+        self._flip = threshold.flip.to(torch.int64).numpy()
+        self._tau = threshold.tau.to(torch.int64).numpy()
 
     def __call__(self, s):
-        return self.threshold.apply(s)
+        if not (self.pack_output and s.dim() == 2):
+            return self.threshold.apply(s)
+        with bitops._kernels() as kernels:
+            return _PackedSigns(kernels.threshold_pack(s.contiguous().numpy(), self._flip, self._tau), s.shape[1])
 
     @property
     def nbytes(self):
@@ -803,6 +834,9 @@ def export(model: nn.Module, input_shape=None) -> PackedNetwork:
         raise ValueError("model must end with a binary layer (and optionally its batch norm) that gives the scores")
     layer, bn, _, _ = pending
     ops.append(_ScoresOp(None if layer.bias is None else layer.bias.detach().cpu(), bn))
+    for op, nxt in zip(ops, ops[1:]):
+        if isinstance(op, _ThresholdOp) and isinstance(nxt, _BinaryLinear):
+            op.pack_output = True
     packed = PackedNetwork(ops)
     if input_shape is not None:
         x = torch.rand(8, *input_shape, generator=torch.Generator().manual_seed(0))

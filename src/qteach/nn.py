@@ -12,6 +12,7 @@ operations with it.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import torch
@@ -146,6 +147,25 @@ class QuantLinear(_QuantMixin, nn.Linear):
 
     def forward(self, x):
         return F.linear(self.quantized_input(x), self.quantized_weight(), self.bias)
+
+
+def freeze_quantized_weights(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` in eval mode whose quantized layers hold their quantized weights as plain float tensors.
+
+    Each :class:`QuantLinear` / :class:`QuantConv2d` gets ``weight = quantized_weight()`` and no weight quantizer;
+    input quantizers stay. The copy computes exactly what ``model`` computes in eval mode, without re-quantizing
+    the weights at every call: the float inference of a deployment that stores the quantized values in float32
+    (the fair float baseline for a packed network). ``model`` itself is not changed; a ``model`` that is not an
+    ``nn.Module`` raises ``TypeError``.
+    """
+    require_module(model)
+    frozen = copy.deepcopy(model).eval()
+    for layer in frozen.modules():
+        if isinstance(layer, _QuantMixin) and layer.weight_quantizer is not None:
+            with torch.no_grad():
+                layer.weight.copy_(layer.quantized_weight())
+            layer.weight_quantizer = None
+    return frozen
 
 
 def same_padding(kernel_size) -> tuple[int, int]:
