@@ -64,3 +64,16 @@ def test_bad_arguments():
         machine.parse_cpuinfo(HASWELL, cores=True)
     with pytest.raises(TypeError, match="text"):
         machine.parse_cpuinfo(b"flags: avx2", cores=1)
+
+
+def test_amd_zen4_runs_avx512_on_256_bit_units():
+    zen4 = ("vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel name\t: AMD EPYC\ncpu MHz\t\t: 2600.000\n"
+            "flags\t\t: popcnt avx2 fma avx512f avx512_vnni avx512_vpopcntdq\n")
+    m = machine.parse_cpuinfo(zen4, cores=2)
+    assert "avx512_on_256bit_units" in m.flags
+    assert [m.peak(k).macs_per_cycle for k in machine.KINDS] == [16, 64, 512]
+    assert "Zen 4" in m.peak("float32").how
+    # Intel's AVX-512 parts, and AMD parts of other families, keep the full-width rules
+    zen5 = zen4.replace("cpu family\t: 25", "cpu family\t: 26")
+    assert machine.parse_cpuinfo(zen5, cores=1).peak("float32").macs_per_cycle == 32
+    assert "avx512_on_256bit_units" not in machine.parse_cpuinfo(ICELAKE_SERVER, cores=1).flags

@@ -10,7 +10,10 @@ and the cores used:
 The rules below (:data:`RULES`) read the MACs per cycle off the CPU's feature flags (Linux ``/proc/cpuinfo``); the
 clock is the one the CPU reports (``cpu MHz``, often the base clock: a core that turbos runs faster, so a
 measured fraction of peak can exceed what the base clock allows). Ports per core are assumptions stated in each
-rule: two 512-bit FMA units is what Intel's Xeon Gold and Platinum parts have, one-FMA parts reach half.
+rule: two 512-bit FMA units is what Intel's Xeon Gold and Platinum parts have, one-FMA parts reach half. AMD's
+Zen 4 (``vendor_id`` AuthenticAMD, ``cpu family`` 25 with AVX-512) runs 512-bit instructions on 256-bit units,
+two cycles each; :func:`parse_cpuinfo` marks such a CPU with the extra flag ``avx512_on_256bit_units`` (not a
+Linux flag), and its float32 and int8 rules give half the Intel numbers.
 
 - **float32**: an FMA does one MAC per lane: 16 lanes in a 512-bit register (AVX-512), 8 in 256 bits (AVX2).
 - **int8**: ``VPDPBUSD`` (VNNI) does 4 MACs per 32-bit lane: 64 in 512 bits; AMX's tile multiply 1,024 per cycle.
@@ -29,12 +32,16 @@ KINDS = ("float32", "int8", "binary")
 #: Per kind, the first rule whose flags the CPU has: (flags needed, MACs per cycle per core, how).
 RULES = {
     "float32": [
+        ({"avx512f", "avx512_on_256bit_units"}, 16,
+         "2 FMA units x 8 float32 lanes (AVX-512 on 256-bit units, AMD Zen 4)"),
         ({"avx512f"}, 32, "2 FMA units x 16 float32 lanes (AVX-512; 2 units assumed)"),
         ({"avx2", "fma"}, 16, "2 FMA units x 8 float32 lanes (AVX2 + FMA)"),
         (set(), 4, "4 float32 lanes, multiply then add (SSE)"),
     ],
     "int8": [
         ({"amx_int8"}, 1024, "AMX tile multiply, 1,024 int8 MACs per cycle"),
+        ({"avx512_vnni", "avx512_on_256bit_units"}, 64,
+         "2 units x 32 int8 MACs (AVX-512 VNNI on 256-bit units, AMD Zen 4)"),
         ({"avx512_vnni"}, 128, "2 units x 64 int8 MACs (AVX-512 VNNI VPDPBUSD; 2 units assumed)"),
         ({"avx_vnni"}, 64, "2 units x 32 int8 MACs (AVX-VNNI on 256 bits)"),
         ({"avx2"}, 32, "32 int8 MACs (AVX2 VPMADDUBSW + VPMADDWD pairs)"),
@@ -99,7 +106,10 @@ def parse_cpuinfo(text: str, cores: int) -> Machine:
         ghz = float(fields.get("cpu MHz", "0")) / 1000
     except ValueError:
         ghz = 0.0
-    return Machine(fields.get("model name", "unknown CPU"), ghz, cores, frozenset(fields.get("flags", "").split()))
+    flags = set(fields.get("flags", "").split())
+    if fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family") == "25" and "avx512f" in flags:
+        flags.add("avx512_on_256bit_units")  # Zen 4: AVX-512 on 256-bit data paths
+    return Machine(fields.get("model name", "unknown CPU"), ghz, cores, frozenset(flags))
 
 
 def this_machine() -> Machine:
