@@ -515,8 +515,16 @@ class _BinaryLinear(_Op):
 
 
 class _BinaryConv(_Op):
+    """A binary convolution. The first layer (``bits`` set) multiplies the unfolded windows of its integer codes
+    with the filters in the one-pass bit-plane kernel (a zero-padded tap is the code 0, which adds nothing);
+    later layers run :func:`qteach.bitops.binary_conv2d` on the signs."""
+
     def __init__(self, weight_bits, shape, stride, padding, bits=None):
         self.weight_bits, self.shape, self.stride, self.padding, self.bits = weight_bits, shape, stride, padding, bits
+        if bits is not None:
+            k = shape[1] * shape[2] * shape[3]
+            self._words_t = np.ascontiguousarray(bitops._bytes_to_words(weight_bits).T)
+            self._row_sums = _row_sums(weight_bits, k).numpy()
 
     def unpacked_weight(self):
         o, c, kh, kw = self.shape
@@ -526,10 +534,22 @@ class _BinaryConv(_Op):
         if x.dim() != 4 or x.shape[1] != self.shape[1]:
             raise ValueError(f"x does not fit the packed network: its {self.describe()} layer takes "
                              f"(N, {self.shape[1]}, H, W), got shape {tuple(x.shape)} there")
-        w = self.unpacked_weight()
         if self.bits is not None:
-            return _bitplane_conv2d(x, w, self.bits, self.stride, self.padding)
-        return bitops.binary_conv2d(x, w, stride=self.stride, padding=self.padding)
+            return self._first_layer(x)
+        return bitops.binary_conv2d(x, self.unpacked_weight(), stride=self.stride, padding=self.padding)
+
+    def _first_layer(self, codes):
+        o, c, kh, kw = self.shape
+        n, _, h, w = codes.shape
+        oh = (h + 2 * self.padding[0] - kh) // self.stride[0] + 1
+        ow = (w + 2 * self.padding[1] - kw) // self.stride[1] + 1
+        # windows as rows (N * oh * ow, C * kh * kw), in the order of the packed filters; codes < 2**24 are exact
+        # in float32, and the padding is the code 0
+        windows = F.unfold(codes.to(torch.float32), (kh, kw), padding=self.padding, stride=self.stride)
+        rows = windows.transpose(1, 2).reshape(-1, c * kh * kw).to(torch.int64).numpy()
+        with bitops._kernels() as kernels:
+            s = kernels.bitplane_gemm(rows, self._words_t, c * kh * kw, self.bits, self._row_sums)
+        return torch.from_numpy(s).reshape(n, oh, ow, o).permute(0, 3, 1, 2)
 
     @property
     def nbytes(self):
@@ -548,8 +568,8 @@ class _MaxPool(_Op):
 
     def __call__(self, x):
         dtype = x.dtype
-        # on integers (exact in float64) or on +-1
-        out = F.max_pool2d(x.to(torch.float64), self.kernel, self.stride, self.padding, ceil_mode=self.ceil_mode)
+        # on +-1 or on integer accumulators, exact in float32 (export keeps them within 2**24)
+        out = F.max_pool2d(x.to(torch.float32), self.kernel, self.stride, self.padding, ceil_mode=self.ceil_mode)
         return out.to(dtype)
 
     def describe(self):
