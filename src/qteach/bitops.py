@@ -417,10 +417,10 @@ def binary_conv2d(x: torch.Tensor, w: torch.Tensor, stride=1, padding=0, pad_val
     o, _, kh, kw = w.shape
     cw = -(-c // 64)  # words per pixel
     x_float = _cpu_float32(x, "x").reshape(n, c, h * wd)
-    w_float = _cpu_float32(w, "w").reshape(o, c, kh * kw)
+    w_taps = _cpu_float32(w.permute(0, 2, 3, 1), "w").reshape(o * kh * kw, c)  # a few taps: pack them as rows
     with _kernels() as kernels:
         x_words = _without_nan(kernels.pack_channels(x_float), "x").reshape(n, h, wd, cw)
-        w_words = _without_nan(kernels.pack_channels(w_float), "w")  # (O, kh * kw, cw)
+        w_words = _without_nan(kernels.pack_rows(w_taps), "w").reshape(o, kh * kw, cw)
         qh, qw = ph, pw  # padding left to im2col, whose padded taps read as +1 words
         if method == "direct" or pad_value == -1:  # pad explicitly, with -1 words or +1 (zero) words
             x_words, qh, qw = _pad_words(x_words, ph, pw, c, pad_value), 0, 0
