@@ -21,6 +21,7 @@ from qteach.display import header_card
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import colab_copies  # noqa: E402
+import nbval_tags  # noqa: E402
 import sync_notebooks  # noqa: E402
 
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("**/*.ipynb") if ".ipynb_checkpoints" not in p.parts)
@@ -315,3 +316,27 @@ def test_colab_copy_shows_no_solution_outside_the_folds(page):
     stubs = [c for c in copy.cells if c.get("metadata", {}).get("qteach", {}).get("exercise")]
     assert len(stubs) == sum(len(e.code_cells) for e in exercises)
     assert all("raise NotImplementedError" in c.source and "not attempted" in c.outputs[0].text for c in stubs)
+
+
+def test_raw_nbval_skips_exactly_the_outputs_the_book_does_not_compare():
+    """``pytest --nbval`` agrees with the book's notebook test only if the uncompared cells carry nbval's tag."""
+    untagged = [str(p.relative_to(ROOT)) for p in nbval_tags.stored_notebooks()
+                if nbval_tags.tag(nbformat.read(p, as_version=4))]
+    assert not untagged, f"run python tools/nbval_tags.py: {untagged}"
+    assert (ROOT / "tests" / "nbval_sanitize.cfg").is_file()
+
+
+def test_nbval_tag_rule():
+    code = nbformat.v4.new_code_cell
+    figure = nbformat.v4.new_output("display_data", data={"application/vnd.plotly.v1+json": {}, "text/html": ""})
+    text = nbformat.v4.new_output("stream", name="stdout", text="exact\n")
+    cells = [code("x", metadata={"tags": ["machine-dependent"]}), code("import qteach", metadata={"tags": ["hide-cell"]}),
+             code("fig.show()", outputs=[figure]), code("print('exact')", outputs=[text]),
+             code("print('exact')", outputs=[text], metadata={"tags": [nbval_tags.TAG]}),
+             nbformat.v4.new_markdown_cell("text"), code("viz.explore(f,\n    n=1);  # hides its value"),
+             code("x = 'a;'  # b;\ny")]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    assert nbval_tags.tag(nb)
+    assert [nbval_tags.TAG in c.metadata.get("tags", []) for c in nb.cells] == [True, True, True, False, False, False, True, False]
+    assert "tags" not in nb.cells[4].metadata  # a stale tag is removed with its empty list
+    assert not nbval_tags.tag(nb)  # idempotent

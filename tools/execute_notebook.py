@@ -3,8 +3,9 @@
 Each notebook runs in its own directory with a fresh ``python3`` kernel of the current environment. The run time
 and environment are recorded in the notebook's metadata (``metadata.qteach.execution``), from which the book's
 execution-status page is generated. A notebook that raises (outside cells tagged ``raises-exception``) is not
-written back, and the command fails. The notebook's Colab copy (``colab/<path>``, see ``tools/colab_copies.py``)
-is written again from the new outputs.
+written back, and the command fails. The cells whose outputs raw nbval must not compare are tagged
+(``tools/nbval_tags.py``), and the notebook's Colab copy (``colab/<path>``, see ``tools/colab_copies.py``) is
+written again from the new outputs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import nbformat
 from colab_copies import write as write_colab_copy
 from nbclient import NotebookClient
+from nbval_tags import tag as tag_for_nbval
 
 TIMEOUT_S = 120
 BUDGET_S = 30
@@ -39,6 +41,7 @@ def execute(path: Path) -> float:
         "torch": torch.__version__,
         "machine": f"{platform.system()} {platform.machine()}, {torch.get_num_threads()} threads",
     }
+    tag_for_nbval(nb)
     nbformat.write(nb, path)
     return seconds
 
