@@ -121,6 +121,31 @@ def test_colab_version_folds_solutions_in_plain_markdown():
     assert colab.metadata["qteach"]["student"]["kind"] == "colab"
 
 
+def test_colab_and_student_versions_paste_the_glued_numbers_into_the_prose():
+    from qteach import display
+
+    nb = make_notebook()
+    data, metadata = display.glue_bundle("speedup", 6.4821)
+    nb.cells[1].outputs = [nbformat.v4.new_output("display_data", data=data, metadata=metadata)]
+    nb.cells[0].source = ("Measured {glue:text}`speedup:.1f`x, raw {glue:}`speedup`, "
+                          "unknown {glue:text}`other:.1f`, inline `code`.")
+    assert course.glued_values(nb) == {"speedup": "6.4821"}
+    expected = "Measured 6.5x, raw 6.4821, unknown {glue:text}`other:.1f`, inline `code`."
+    for version in (course.student_version, course.colab_version):
+        assert version(nb, "demo.ipynb").cells[0].source == expected
+    assert course.book_version(nb, "demo.ipynb").cells[0].source == nb.cells[0].source  # the book pastes itself
+
+
+@pytest.mark.parametrize(("stored", "spec", "shown"), [
+    ("3.14159", ".2f", "3.14"), ("12", "d", "12"), ("12", ",", "12"), ("'text'", "", "text"), ("0.125", ".0%", "12%"),
+    ("2.5", "", "2.5"), ("nan", ".1f", "nan"),
+])
+def test_glued_values_are_formatted_as_the_book_does(stored, spec, shown):
+    from myst_nb.core.variables import format_plain_text
+
+    assert course._format_glued(stored, spec) == shown == format_plain_text(stored, spec)
+
+
 def test_stub_message_with_latex_is_a_valid_literal():
     nb = make_notebook()
     nb.cells[2].source = f"```{{exercise}}\n:label: {LABEL}\nReturn $x + \\gamma$ with \\text{{t}}.\n```"

@@ -8,6 +8,7 @@ import re
 import sys
 import types
 
+import nbformat
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -390,6 +391,28 @@ def test_expect_close_accepts_numpy_numbers():
 
 
 # ---------------------------------------------------------------------------------------------- display
+
+
+def test_glue_stores_a_hidden_value_where_the_book_finds_it():
+    from myst_nb.ext.glue import extract_glue_data_cell
+
+    data, metadata = display.glue_bundle("binary_speedup", np.float32(2.5))
+    cell = nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output("display_data", data=data,
+                                                                           metadata=metadata)])
+    [(name, found)] = extract_glue_data_cell(cell)
+    assert name == "binary_speedup" and found["data"] == {"text/plain": "2.5"}
+    assert not any(key in data for key in ("text/plain", "text/html"))  # nothing shown in Jupyter
+    assert display.glue_bundle("n", 3)[0] == {display.GLUE_PREFIX + "text/plain": "3"}
+    assert display.glue_bundle("label", "AVX-512")[0] == {display.GLUE_PREFIX + "text/plain": "'AVX-512'"}
+
+
+@pytest.mark.parametrize(("name", "value", "error"), [
+    ("two words", 1.0, ValueError), ("", 1.0, ValueError), (3, 1.0, TypeError), ("ok", True, TypeError),
+    ("ok", [1.0], TypeError), ("ok", None, TypeError),
+])
+def test_glue_names_its_bad_arguments(name, value, error):
+    with pytest.raises(error, match="name|value"):
+        display.glue_bundle(name, value)
 
 
 def _every_check():

@@ -8,6 +8,7 @@ prints ``✅ ex-<slug>-<n> passed: ...`` or raises ``AssertionError("ex-<slug>-<
 
 from __future__ import annotations
 
+import ast
 import copy
 import difflib
 import hashlib
@@ -255,18 +256,67 @@ def _drop_solutions(text: str) -> str:
     return _SOLUTION.sub("", text).rstrip()
 
 
+_GLUE_ROLE = re.compile(r"\{glue(?::(?:any|text)?)?\}`([A-Za-z_][A-Za-z0-9_]*)(?::([^`]*))?`")
+
+
+def glued_values(nb) -> dict[str, str]:
+    """The values that ``nb``'s stored outputs keep for its prose (:func:`qteach.display.glue`, or myst-nb's
+    ``glue``): name -> the stored plain text."""
+    values = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            record = output.get("metadata", {}).get("scrapbook")
+            if record:
+                text = output.get("data", {}).get(record.get("mime_prefix", "") + "text/plain")
+                if text is not None:
+                    values[record["name"]] = "".join(text) if isinstance(text, list) else text
+    return values
+
+
+def _format_glued(text: str, spec: str) -> str:
+    """A glued value as the book's ``{glue:text}`` role writes it (myst-nb's ``format_plain_text``)."""
+    try:
+        value = ast.literal_eval(text)
+    except (SyntaxError, ValueError):
+        value = text
+    if not spec:
+        return str(value)
+    kind = spec[-1]
+    if kind in "eEfFgGn%":
+        value = float(value)
+    elif kind in "bcdoxX":
+        value = int(value)
+    elif kind == "s":
+        value = str(value)
+    return format(value, spec)
+
+
+def paste_glue(text: str, values: dict[str, str]) -> str:
+    """Markdown ``text`` with each ``{glue:text}`name:spec``` role (also ``{glue}``, ``{glue:}``,
+    ``{glue:any}``) whose name is in ``values`` (:func:`glued_values`) replaced by the value it shows in the book:
+    Jupyter and Colab do not know the role. Other roles are left as they are."""
+
+    def paste(match):
+        name, spec = match.group(1), match.group(2) or ""
+        return _format_glued(values[name], spec) if name in values else match.group(0)
+
+    return _GLUE_ROLE.sub(paste, text)
+
+
 def student_version(nb, name: str = "notebook"):
     """A copy of ``nb`` to hand out: exercise code replaced by its stub (:func:`_with_stubs`), ``{solution}``
-    blocks removed, an answer cell under each written exercise; everything else intact.
+    blocks removed, an answer cell under each written exercise, glued numbers pasted into the prose
+    (:func:`paste_glue`); everything else intact.
 
     A hash of each code cell outside the exercises lets the grader name the cells edited elsewhere, and a digest
     of all cells tells :func:`is_unedited_output`.
     """
     exercises = find_exercises(nb, name)
     student = _with_stubs(nb, exercises, name)
+    glued = glued_values(nb)
     for cell in student.cells:
         if cell.cell_type == "markdown":
-            cell.source = _drop_solutions(cell.source)
+            cell.source = paste_glue(_drop_solutions(cell.source), glued)
     _with_answer_cells(student, exercises)  # before empty cells go: the statement indexes are the source's
     student.cells = [c for c in student.cells if c.cell_type != "markdown" or c.source.strip()]
     _mark_as_handout(student, exercises, name, "student")
@@ -307,13 +357,15 @@ def _colab_markdown(text: str) -> str:
 def colab_version(nb, name: str = "notebook"):
     """The notebook the book's Colab buttons open (stored under ``colab/`` in the repository): the book version
     (:func:`book_version`), its exercise and solution directives written as plain Markdown with the solutions
-    folded (``<details>``), an answer cell under each written exercise, and stored plotly figures dropped (they
-    are drawn with the book's own plotly.js, which Colab does not have; running a cell draws them again)."""
+    folded (``<details>``), an answer cell under each written exercise, glued numbers pasted into the prose
+    (:func:`paste_glue`), and stored plotly figures dropped (they are drawn with the book's own plotly.js, which
+    Colab does not have; running a cell draws them again)."""
     exercises = find_exercises(nb, name)
     colab = _with_stubs(nb, exercises, name)
+    glued = glued_values(nb)
     for cell in colab.cells:
         if cell.cell_type == "markdown":
-            cell.source = _colab_markdown(cell.source)
+            cell.source = paste_glue(_colab_markdown(cell.source), glued)
         elif cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if _PLOTLY not in o.get("data", {})]
     _with_answer_cells(colab, exercises)

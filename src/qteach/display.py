@@ -6,6 +6,7 @@ import ast
 import hashlib
 import html
 import inspect
+import numbers
 import re
 import textwrap
 from pathlib import PurePosixPath
@@ -216,6 +217,39 @@ def table(header, rows, align=None) -> None:
         show(shown)
     else:
         print(shown.text)
+
+
+#: The mime-type prefix under which a glued value is stored (myst-nb's ``GLUE_PREFIX``): hidden in Jupyter,
+#: read by the book build.
+GLUE_PREFIX = "application/papermill.record/"
+
+
+def glue_bundle(name: str, value) -> tuple[dict, dict]:
+    """The (data, metadata) of the output that :func:`glue` displays: ``repr(value)`` as hidden plain text,
+    and the name where myst-nb looks for it. ``name`` must be an identifier (``[A-Za-z_][A-Za-z0-9_]*``);
+    ``value`` a number (not a bool) or a str; otherwise ``ValueError``/``TypeError``."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", require_str(name, "name")):
+        raise ValueError(f"name must be an identifier such as 'binary_speedup', got {name!r}")
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
+        raise TypeError(f"value must be a number or a str, got {type(value).__name__}")
+    if isinstance(value, numbers.Real) and not isinstance(value, int):
+        value = float(value)  # NumPy and torch scalars: stored as a plain float
+    return {GLUE_PREFIX + "text/plain": repr(value)}, {"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}}
+
+
+def glue(name: str, value) -> None:
+    """Keep ``value`` under ``name`` for the prose of the page, without showing it, as myst-nb's
+    ``glue(name, value, display=False)`` does but without needing myst-nb (Colab does not have it).
+
+    A markdown cell then quotes it with ``{glue:text}`name:.1f``` (a format spec rounds a number): the book
+    pastes the value stored in the executed notebook, and the Colab copies and handouts get it pasted in as
+    text (:mod:`qteach.course`). Use it for the numbers a machine-dependent cell measures, and say in the prose
+    that they were measured on the machine that built the page.
+    """
+    data, metadata = glue_bundle(name, value)
+    from IPython.display import display as show
+
+    show(data, raw=True, metadata=metadata)
 
 
 def colab_url(notebook: str) -> str:

@@ -38,6 +38,8 @@ FOUNDATIONS = {
                           "notebook": "notebooks/foundations/bits_and_popcount.ipynb"},
     "what_hardware_pays_for": {"title": "What hardware pays for",
                                "notebook": "notebooks/foundations/what_hardware_pays_for.ipynb"},
+    "what_one_bit_buys": {"title": "What 1 bit buys on your CPU",
+                          "notebook": "notebooks/foundations/what_one_bit_buys.ipynb"},
 }
 
 
@@ -53,8 +55,9 @@ READING_PATHS = {
         "trained_ternary_quantization", "incremental_network_quantization", "wrpn", "pact",
         "integer_arithmetic_only", "differentiable_soft_quantization", "unified_int8_training", "quant_noise"),
     "Hardware": (
-        "bits_and_popcount", "what_hardware_pays_for", "binarynet", "gpu_outperforming_fpga_bcnn", "fp_bnn",
-        "bn_free_fpga", "finn_r", "bitflow", "xnor_neural_engine", "dabnn", "eyeriss_v2", "xcel_ram", "imac_sram"),
+        "bits_and_popcount", "what_hardware_pays_for", "what_one_bit_buys", "binarynet", "gpu_outperforming_fpga_bcnn",
+        "fp_bnn", "bn_free_fpga", "finn_r", "bitflow", "xnor_neural_engine", "dabnn", "eyeriss_v2", "xcel_ram",
+        "imac_sram"),
 }
 
 
