@@ -417,7 +417,9 @@ def binary_conv2d(x: torch.Tensor, w: torch.Tensor, stride=1, padding=0, pad_val
     o, _, kh, kw = w.shape
     cw = -(-c // 64)  # words per pixel
     x_float = _cpu_float32(x, "x").reshape(n, c, h * wd)
-    w_taps = _cpu_float32(w.permute(0, 2, 3, 1), "w").reshape(o * kh * kw, c)  # a few taps: pack them as rows
+    # a few taps per filter: pack them as rows of channels (a NumPy copy: a torch copy would wake torch's OpenMP
+    # threads, which then spin on the cores the kernels below need)
+    w_taps = np.ascontiguousarray(_cpu_float32(w, "w").transpose(0, 2, 3, 1)).reshape(o * kh * kw, c)
     with _kernels() as kernels:
         x_words = _without_nan(kernels.pack_channels(x_float), "x").reshape(n, h, wd, cw)
         w_words = _without_nan(kernels.pack_rows(w_taps), "w").reshape(o, kh * kw, cw)
