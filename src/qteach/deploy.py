@@ -469,9 +469,22 @@ class _SignInputOp(_Op):
         return "input sign: x -> +-1"
 
 
+def _word_columns(weight_bits: torch.Tensor) -> np.ndarray:
+    """Packed weight rows (N, bytes) as word columns (W, N): word ``w`` of every row side by side, the layout of
+    the one-pass bit-plane kernel."""
+    return np.ascontiguousarray(bitops._bytes_to_words(weight_bits).T)
+
+
+def _bitplane_rows(codes: np.ndarray, word_columns: np.ndarray, k: int, bits: int, row_sums: np.ndarray):
+    """Rows of integer codes (M, k) times the binary weights, all bit planes in one pass
+    (:func:`qteach._bitkernels.bitplane_gemm`); int32 (M, N)."""
+    with bitops._kernels() as kernels:
+        return torch.from_numpy(kernels.bitplane_gemm(codes, word_columns, k, bits, row_sums))
+
+
 @dataclass(frozen=True)
 class _PackedSigns:
-    """A batch of :math:`\pm 1` activations as the next binary layer reads them: ``words`` (N, ceil(k / 64))
+    """A batch of :math:`\\pm 1` activations as the next binary layer reads them: ``words`` (N, ceil(k / 64))
     uint64, bit 1 for -1 (the layout of :mod:`qteach._bitkernels`), ``k`` values per row."""
 
     words: np.ndarray
@@ -485,8 +498,7 @@ class _BinaryLinear(_Op):
 
     def __init__(self, weight_bits, k, bits=None, row_sums=None):
         self.weight_bits, self.k, self.bits, self.row_sums = weight_bits, k, bits, row_sums
-        words = bitops._bytes_to_words(weight_bits)
-        self._words = np.ascontiguousarray(words.T) if bits is not None else words
+        self._words = _word_columns(weight_bits) if bits is not None else bitops._bytes_to_words(weight_bits)
 
     def __call__(self, x):
         if isinstance(x, _PackedSigns):  # from the threshold before it, which export sized for this layer
@@ -496,9 +508,7 @@ class _BinaryLinear(_Op):
             raise ValueError(f"x does not fit the packed network: its {self.describe()} layer takes (N, {self.k}), "
                              f"got shape {tuple(x.shape)} there")
         if self.bits is not None:  # first layer: integer codes on bit planes, all planes in one pass
-            codes, row_sums = x.contiguous().numpy(), self.row_sums.numpy()
-            with bitops._kernels() as kernels:
-                return torch.from_numpy(kernels.bitplane_gemm(codes, self._words, self.k, self.bits, row_sums))
+            return _bitplane_rows(x.contiguous().numpy(), self._words, self.k, self.bits, self.row_sums.numpy())
         return bitops.xnor_matmul_packed(bitops.pack_bits(x), self.weight_bits, self.k)
 
     @property
@@ -523,7 +533,7 @@ class _BinaryConv(_Op):
         self.weight_bits, self.shape, self.stride, self.padding, self.bits = weight_bits, shape, stride, padding, bits
         if bits is not None:
             k = shape[1] * shape[2] * shape[3]
-            self._words_t = np.ascontiguousarray(bitops._bytes_to_words(weight_bits).T)
+            self._words = _word_columns(weight_bits)
             self._row_sums = _row_sums(weight_bits, k).numpy()
 
     def unpacked_weight(self):
@@ -540,16 +550,13 @@ class _BinaryConv(_Op):
 
     def _first_layer(self, codes):
         o, c, kh, kw = self.shape
-        n, _, h, w = codes.shape
-        oh = (h + 2 * self.padding[0] - kh) // self.stride[0] + 1
-        ow = (w + 2 * self.padding[1] - kw) // self.stride[1] + 1
+        _, _, (oh, ow) = bitops.conv_geometry(codes, torch.empty(self.shape), self.stride, self.padding)
         # windows as rows (N * oh * ow, C * kh * kw), in the order of the packed filters; codes < 2**24 are exact
         # in float32, and the padding is the code 0
         windows = F.unfold(codes.to(torch.float32), (kh, kw), padding=self.padding, stride=self.stride)
         rows = windows.transpose(1, 2).reshape(-1, c * kh * kw).to(torch.int64).numpy()
-        with bitops._kernels() as kernels:
-            s = kernels.bitplane_gemm(rows, self._words_t, c * kh * kw, self.bits, self._row_sums)
-        return torch.from_numpy(s).reshape(n, oh, ow, o).permute(0, 3, 1, 2)
+        s = _bitplane_rows(rows, self._words, c * kh * kw, self.bits, self._row_sums)
+        return s.reshape(codes.shape[0], oh, ow, o).permute(0, 3, 1, 2)
 
     @property
     def nbytes(self):
@@ -579,7 +586,7 @@ class _MaxPool(_Op):
 class _ThresholdOp(_Op):
     """Batch norm + sign as integer thresholds. Before a fully connected binary layer (``pack_output``, set by
     :func:`export`) the signs come out packed for it, in one pass (:func:`qteach._bitkernels.threshold_pack`);
-    otherwise as a :math:`\pm 1` tensor (:meth:`Threshold.apply`)."""
+    otherwise as a :math:`\\pm 1` tensor (:meth:`Threshold.apply`)."""
 
     def __init__(self, threshold: Threshold):
         self.threshold = threshold
